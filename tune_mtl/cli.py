@@ -1,0 +1,135 @@
+"""The `tune-mtl` command: each command parses flags, calls one library function, prints."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.exceptions import Abort, Exit, TyperException
+
+from tune_mtl.errors import TuneMtlError
+
+app = typer.Typer(
+    help="Multi-objective hyperparameter search for multi-task Keras models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.command("search")
+def search_command(
+    trials: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Trials to run [default: 50; a grid space: its size]."),
+    ] = None,
+    dataset: Annotated[
+        Optional[str],
+        typer.Option(help="fashion_mnist, cifar10 or synthetic [default: fashion_mnist]."),
+    ] = None,
+    space: Annotated[
+        Optional[Path],
+        typer.Option(help="Search-space YAML [default: search_spaces/default.yaml]."),
+    ] = None,
+    max_epochs: Annotated[
+        Optional[int], typer.Option(min=1, help="Epochs of a trial that is not stopped early.")
+    ] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Training batch size.")] = None,
+    examples_per_epoch: Annotated[
+        Optional[int], typer.Option(min=1, help="Examples drawn per epoch [default: all].")
+    ] = None,
+    concurrency: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Trials at once [default: as many as the CPUs allow]."),
+    ] = None,
+    cpus_per_trial: Annotated[
+        float, typer.Option(min=0.01, help="CPUs each trial asks Ray for.")
+    ] = 1.0,
+    gpus_per_trial: Annotated[
+        float,
+        typer.Option(min=0.0, help="GPUs each trial asks Ray for; 0.25 packs four on one GPU."),
+    ] = 0.0,
+    sampler: Annotated[
+        Optional[str], typer.Option(help="tpe, nsga2, gp or random [default: tpe].")
+    ] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="asha or none [default: asha].")] = None,
+    results: Annotated[Path, typer.Option(help="Folder that holds each search's folder.")] = Path(
+        "results"
+    ),
+    name: Annotated[
+        Optional[str], typer.Option(help="This search's folder name [default: DATASET-TIME].")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seeds the sampler, the validation split and the weights.")
+    ] = 0,
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="Where the data set's files are.")
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(help="small (CPU-sized) or seed (the article's network) [default: small]."),
+    ] = None,
+) -> None:
+    """Search gamma, widths and learning rate; print and save the Pareto front of both tasks."""
+    from tune_mtl.results import format_front
+    from tune_mtl.search import search
+
+    result = search(
+        trials=trials, dataset=dataset, space=space, max_epochs=max_epochs, batch_size=batch_size,
+        examples_per_epoch=examples_per_epoch, concurrency=concurrency,
+        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, sampler=sampler,
+        scheduler=scheduler, results=results, name=name, seed=seed, data_dir=data_dir, model=model,
+        echo=lambda line: typer.echo(line),
+    )  # fmt: skip
+    typer.echo(format_front(result))
+    typer.echo(f"Results: {result.path} (trials.csv, pareto.csv, summary.json)")
+
+
+@app.command("pareto")
+def pareto_command(
+    experiment: Annotated[Path, typer.Argument(help="A search's folder, e.g. results/NAME.")],
+) -> None:
+    """Print the Pareto front of a finished search from its files."""
+    from tune_mtl.results import format_front, load_results
+
+    typer.echo(format_front(load_results(experiment)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI; known errors become one line on stderr and exit code 2 (`--debug`: traceback)."""
+    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    # The command prints its own progress; Ray's tables stay off unless asked for in the env.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    try:
+        app(args=args, prog_name="tune-mtl", standalone_mode=False)
+    except Exit as done:
+        return done.exit_code
+    except TyperException as error:  # bad flags and values, as the parser words them
+        if debug:
+            raise
+        message = error.format_message() if hasattr(error, "format_message") else error.message
+        command = " ".join(args[:1])
+        typer.echo(f"error: {message}; see `tune-mtl {command} --help`.", err=True)
+        return 2
+    except Abort:
+        typer.echo("Aborted.", err=True)
+        return 130
+    except TuneMtlError as error:
+        if debug:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

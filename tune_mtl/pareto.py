@@ -1,0 +1,88 @@
+"""Pareto front, hypervolume and knee point for maximised objectives.
+
+Pure numpy over an ``(n_points, n_objectives)`` array; every objective is maximised (accuracies).
+Neither Ray, Optuna nor Keras is imported here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["pareto_mask", "hypervolume_2d", "knee_index"]
+
+
+def _as_points(points: np.ndarray | list, *, n_objectives: int | None = None) -> np.ndarray:
+    array = np.asarray(points, dtype=float)
+    if array.ndim != 2 or (n_objectives is not None and array.shape[1] != n_objectives):
+        want = f"(n, {n_objectives})" if n_objectives else "(n, n_objectives)"
+        raise ValueError(f"points must have shape {want}, but got {array.shape}.")
+    if np.isnan(array).any():
+        raise ValueError("points must not contain NaN; drop failed trials first.")
+    return array
+
+
+def pareto_mask(points: np.ndarray | list) -> np.ndarray:
+    """Marks the points that no other point dominates (all objectives maximised).
+
+    ``a`` dominates ``b`` when ``a >= b`` in every objective and ``a > b`` in at least one. Exact
+    duplicates do not dominate each other, so duplicated front points are all kept.
+
+    Two objectives take a sort and a running maximum, O(n log n); more take O(n^2) comparisons.
+    """
+    array = _as_points(points)
+    if len(array) == 0:
+        return np.zeros(0, dtype=bool)
+    unique, inverse = np.unique(array, axis=0, return_inverse=True)
+    if unique.shape[1] == 2:
+        unique_mask = _pareto_mask_2d_unique(unique)
+    else:
+        at_least = (unique[:, None, :] >= unique[None, :, :]).all(axis=2)
+        # Points are unique, so `>=` everywhere between two distinct rows is domination.
+        np.fill_diagonal(at_least, False)
+        unique_mask = ~at_least.any(axis=0)
+    return unique_mask[inverse.reshape(-1)]
+
+
+def _pareto_mask_2d_unique(points: np.ndarray) -> np.ndarray:
+    # Sorted by the first objective descending, then the second descending, a point is on the front
+    # exactly when its second objective beats every point before it.
+    order = np.lexsort((-points[:, 1], -points[:, 0]))
+    second = points[order, 1]
+    best_before = np.concatenate(([-np.inf], np.maximum.accumulate(second)[:-1]))
+    mask = np.empty(len(points), dtype=bool)
+    mask[order] = second > best_before
+    return mask
+
+
+def hypervolume_2d(points: np.ndarray | list, reference: tuple[float, float] | np.ndarray) -> float:
+    """Area dominated by ``points`` and bounded below by ``reference`` (both objectives maximised).
+
+    Points that do not beat the reference in both objectives add nothing. O(n log n): the front
+    sorted by the first objective is summed as a staircase.
+    """
+    array = _as_points(points, n_objectives=2)
+    reference_point = np.asarray(reference, dtype=float)
+    if reference_point.shape != (2,):
+        raise ValueError(f"reference must hold 2 values, but got {reference_point.tolist()}.")
+    useful = array[(array > reference_point).all(axis=1)]
+    if len(useful) == 0:
+        return 0.0
+    front = np.unique(useful[pareto_mask(useful)], axis=0)  # ascending first objective
+    widths = np.diff(np.concatenate(([reference_point[0]], front[:, 0])))
+    heights = front[:, 1] - reference_point[1]
+    return float(np.sum(widths * heights))
+
+
+def knee_index(front: np.ndarray | list) -> int:
+    """Index of the knee of a front: the point closest to the ideal after scaling each objective.
+
+    Each objective is scaled to [0, 1] over the front, so the ideal point is (1, ..., 1). The knee
+    is the best compromise, not the end of the front that one task favours. Ties go to the first.
+    """
+    array = _as_points(front)
+    if len(array) == 0:
+        raise ValueError("a knee needs at least one point, but the front is empty.")
+    low, high = array.min(axis=0), array.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    scaled = (array - low) / span
+    return int(np.argmin(np.linalg.norm(1.0 - scaled, axis=1)))

@@ -1,0 +1,129 @@
+"""Finished trials as tables: trials.csv, pareto.csv and summary.json, written atomically.
+
+Pure pandas and numpy; the Pareto math is in `tune_mtl.pareto`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.pareto import hypervolume_2d, knee_index, pareto_mask
+
+__all__ = [
+    "SearchResult",
+    "front_of",
+    "load_results",
+    "write_results",
+    "format_front",
+    "hypervolume_of",
+    "VAL_OBJECTIVES",
+    "TEST_OBJECTIVES",
+]
+
+TRIALS_FILE = "trials.csv"
+PARETO_FILE = "pareto.csv"
+SUMMARY_FILE = "summary.json"
+VAL_OBJECTIVES = ["val_task1_accuracy", "val_task2_accuracy"]
+TEST_OBJECTIVES = ["test_task1_accuracy", "test_task2_accuracy"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A finished search: every trial, the Pareto front, and the summary."""
+
+    path: Path
+    trials: pd.DataFrame
+    pareto: pd.DataFrame
+    summary: dict[str, Any]
+
+    @property
+    def knee(self) -> pd.Series:
+        """The front member with the best compromise between the tasks."""
+        return self.pareto[self.pareto["knee"]].iloc[0]
+
+
+def front_of(trials: pd.DataFrame) -> pd.DataFrame:
+    """Completed trials that no other completed trial beats on both validation accuracies.
+
+    Sorted by task 1 accuracy, best first, with a boolean ``knee`` column.
+    """
+    completed = trials[trials["status"] == "completed"]
+    front = completed[pareto_mask(completed[VAL_OBJECTIVES].to_numpy())]
+    front = front.sort_values(VAL_OBJECTIVES, ascending=False).reset_index(drop=True)
+    front["knee"] = False
+    if len(front):
+        front.loc[knee_index(front[VAL_OBJECTIVES].to_numpy()), "knee"] = True
+    return front
+
+
+def hypervolume_of(front: pd.DataFrame, columns: list[str], reference: list[float]) -> float:
+    """Hypervolume of ``front`` on two accuracy columns; reference is chance accuracy per task."""
+    points = front[columns].to_numpy(dtype=float)
+    return hypervolume_2d(points[~np.isnan(points).any(axis=1)], reference)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+
+
+def write_results(
+    directory: Path, trials: pd.DataFrame, pareto: pd.DataFrame, summary: dict[str, Any]
+) -> SearchResult:
+    """Writes the three result files into ``directory``; each appears whole or not at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_atomically(directory / TRIALS_FILE, trials.to_csv(index=False))
+    _write_atomically(directory / PARETO_FILE, pareto.to_csv(index=False))
+    _write_atomically(directory / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    return SearchResult(directory, trials, pareto, summary)
+
+
+def load_results(directory: str | Path) -> SearchResult:
+    """Reads a finished search back from its folder."""
+    directory = Path(directory)
+    missing = [n for n in (TRIALS_FILE, PARETO_FILE, SUMMARY_FILE) if not (directory / n).is_file()]
+    if missing:
+        raise TuneMtlError(
+            f"{directory} has no {', '.join(missing)}; pass the folder of a finished search, "
+            "e.g. results/NAME."
+        )
+    return SearchResult(
+        directory,
+        pd.read_csv(directory / TRIALS_FILE),
+        pd.read_csv(directory / PARETO_FILE),
+        json.loads((directory / SUMMARY_FILE).read_text()),
+    )
+
+
+def format_front(result: SearchResult) -> str:
+    """The front as a plain-text table, task names in the headers, the knee starred."""
+    task1, task2 = (task["name"] for task in result.summary["tasks"])
+    params = [p for p in result.summary["params"] if p in result.pareto.columns]
+    columns = {
+        "trial_id": "trial",
+        **{p: p for p in params},
+        "val_task1_accuracy": f"val {task1}",
+        "val_task2_accuracy": f"val {task2}",
+        "test_task1_accuracy": f"test {task1}",
+        "test_task2_accuracy": f"test {task2}",
+        "epochs": "epochs",
+    }
+    table = result.pareto[list(columns)].rename(columns=columns)
+    table.insert(0, "", np.where(result.pareto["knee"], "*", ""))
+    text = table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    hypervolume = result.summary["hypervolume_test"]
+    return (
+        f"Pareto front: {len(table)} of {len(result.trials)} trials "
+        f"(* knee), test hypervolume {hypervolume:.4f}\n{text}"
+    )

@@ -1,0 +1,345 @@
+"""A multi-objective search: Ray Tune runs the trials, Optuna proposes them, results become tables.
+
+`search()` is the whole pipeline that `tune-mtl search` runs, callable from Python as well.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+
+from tune_mtl import __version__
+from tune_mtl.data import DATASETS, Dataset, load_dataset
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.model_config import PRESETS
+from tune_mtl.progress import ProgressPrinter
+from tune_mtl.results import (
+    TEST_OBJECTIVES,
+    VAL_OBJECTIVES,
+    SearchResult,
+    front_of,
+    hypervolume_of,
+    write_results,
+)
+from tune_mtl.searcher import SAMPLERS, make_searcher
+from tune_mtl.space import SearchSpace, default_space_path, load_space
+
+__all__ = ["SearchOptions", "search", "SCHEDULERS", "SCHEDULER_METRIC"]
+
+SCHEDULERS = ("asha", "none")
+# ASHA ranks trials on one number; the mean keeps trials that learn both tasks.
+SCHEDULER_METRIC = "val_mean_accuracy"
+LOOPBACK_NODE_IP = "127.0.0.2"  # Ray rewrites 127.0.0.1 to the machine's address, not this one.
+DEFAULTS: dict[str, Any] = {
+    "trials": 50,
+    "dataset": "fashion_mnist",
+    "model": "small",
+    "max_epochs": 9,
+    "batch_size": 128,
+    "examples_per_epoch": None,
+    "sampler": "tpe",
+    "scheduler": "asha",
+}
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Every setting of one search, after flags, the space file and defaults are merged."""
+
+    trials: int
+    dataset: str
+    space: Path
+    model: str
+    max_epochs: int
+    batch_size: int
+    examples_per_epoch: int | None
+    concurrency: int | None
+    cpus_per_trial: float
+    gpus_per_trial: float
+    sampler: str
+    scheduler: str
+    results: Path
+    name: str
+    seed: int
+    data_dir: Path | None
+
+
+def _resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
+    """A flag given explicitly wins over the space file, which wins over the defaults."""
+    merged = {**DEFAULTS, **space.settings, **{k: v for k, v in given.items() if v is not None}}
+    if space.is_grid and given.get("trials") is None:
+        merged["trials"] = len(space.grid())
+    checks = [
+        ("dataset", DATASETS), ("model", tuple(PRESETS)),
+        ("sampler", SAMPLERS), ("scheduler", SCHEDULERS),
+    ]  # fmt: skip
+    for key, allowed in checks:
+        if merged[key] not in allowed:
+            raise TuneMtlError(
+                f"{key} {merged[key]!r} is not known; choose one of {', '.join(allowed)}."
+            )
+    for key in ("trials", "max_epochs", "batch_size"):
+        if merged[key] < 1:
+            raise TuneMtlError(f"{key} must be >= 1, but got {merged[key]}.")
+    return merged
+
+
+def _start_ray() -> None:
+    if ray.is_initialized():
+        return
+    env_vars = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env_vars})
+        return
+    node_ip = LOOPBACK_NODE_IP if sys.platform.startswith("linux") else "127.0.0.1"
+    ray.init(
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address=node_ip,
+        runtime_env={"env_vars": env_vars},
+    )
+
+
+def _trial_status(trial: Any, max_epochs: int) -> str:
+    if trial.status == "ERROR":
+        return "failed"
+    if trial.status == "TERMINATED":
+        epochs = trial.last_result.get("training_iteration", 0)
+        return "completed" if epochs >= max_epochs else "stopped"
+    return trial.status.lower()
+
+
+def _error_line(trial: Any) -> str:
+    error = trial.get_error() if trial.status == "ERROR" else None
+    return str(error).strip().splitlines()[-1] if error else ""
+
+
+def _trials_frame(
+    analysis: tune.ExperimentAnalysis, options: SearchOptions, params: list[str]
+) -> pd.DataFrame:
+    rows = []
+    for trial in analysis.trials:
+        last = trial.last_result
+        history = analysis.trial_dataframes.get(trial.trial_id)
+        row: dict[str, Any] = {
+            "trial_id": trial.trial_id,
+            "status": _trial_status(trial, options.max_epochs),
+        }
+        row.update({name: trial.config.get(name) for name in params})
+        row["epochs"] = last.get("training_iteration", 0)
+        for column in VAL_OBJECTIVES:
+            row[column] = last.get(column, np.nan)
+            has_history = history is not None and column in history
+            row[f"best_{column}"] = history[column].max() if has_history else np.nan
+        row["seconds"] = last.get("time_total_s", np.nan)
+        row["node_ip"] = last.get("node_ip", "")
+        row["error"] = _error_line(trial)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _evaluate_front(
+    front: pd.DataFrame, analysis: tune.ExperimentAnalysis, dataset: Dataset
+) -> pd.DataFrame:
+    """Evaluates each front member's last checkpoint once on the test split."""
+    import keras
+
+    from tune_mtl.trainable import MODEL_FILE
+    from tune_mtl.training import evaluate_accuracies
+
+    trials = {trial.trial_id: trial for trial in analysis.trials}
+    accuracies = []
+    for trial_id in front["trial_id"]:
+        with trials[trial_id].checkpoint.as_directory() as directory:
+            model = keras.models.load_model(Path(directory) / MODEL_FILE)
+        accuracies.append(evaluate_accuracies(model, dataset.test))
+        keras.backend.clear_session()
+    front = front.copy()
+    front[TEST_OBJECTIVES] = np.array(accuracies).reshape(-1, 2)
+    return front
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import optuna
+    import tensorflow
+
+    return {
+        "tune_mtl": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "ray": ray.__version__,
+        "optuna": optuna.__version__,
+    }
+
+
+def search(
+    *,
+    trials: int | None = None,
+    dataset: str | None = None,
+    space: str | Path | None = None,
+    model: str | None = None,
+    max_epochs: int | None = None,
+    batch_size: int | None = None,
+    examples_per_epoch: int | None = None,
+    concurrency: int | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    sampler: str | None = None,
+    scheduler: str | None = None,
+    results: str | Path = "results",
+    name: str | None = None,
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    echo: Callable[[str], Any] = print,
+) -> SearchResult:
+    """Runs a multi-objective search and writes trials.csv, pareto.csv and summary.json.
+
+    Arguments left as None come from the search-space file, then from the defaults. Trials run on
+    the Ray cluster in ``RAY_ADDRESS`` if set, else on a local one bound to loopback.
+
+    Returns:
+        The trials and the Pareto front (validation accuracies, with test accuracies) as DataFrames.
+    """
+    started = time.perf_counter()
+    space_file = load_space(space if space is not None else default_space_path())
+    given = {
+        "trials": trials, "dataset": dataset, "model": model, "max_epochs": max_epochs,
+        "batch_size": batch_size, "examples_per_epoch": examples_per_epoch,
+        "sampler": sampler, "scheduler": scheduler,
+    }  # fmt: skip
+    merged = _resolve(space_file, given)
+    if cpus_per_trial <= 0 or gpus_per_trial < 0:
+        raise TuneMtlError(
+            f"resources per trial must be positive, but got {cpus_per_trial=}, {gpus_per_trial=}."
+        )
+    if concurrency is not None and concurrency < 1:
+        raise TuneMtlError(f"--concurrency must be >= 1, but got {concurrency}.")
+    options = SearchOptions(
+        **merged,
+        space=space_file.path,
+        concurrency=concurrency,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        results=Path(results).resolve(),
+        name=name or f"{merged['dataset']}-{datetime.now():%Y%m%d-%H%M%S}",
+        seed=seed,
+        data_dir=Path(data_dir) if data_dir is not None else None,
+    )
+    experiment_dir = options.results / options.name
+    if experiment_dir.exists():
+        raise TuneMtlError(f"{experiment_dir} already exists; pass another --name.")
+
+    # Imported here so that bad input is reported before TensorFlow starts.
+    from tune_mtl.trainable import TrialData, TrialSettings, train_trial
+
+    echo(f"Loading {options.dataset} ...")
+    data = load_dataset(options.dataset, data_dir=options.data_dir, seed=options.seed)
+    echo(f"  {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test images; "
+         f"tasks {data.tasks[0].name} ({data.tasks[0].num_classes} classes) and "
+         f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes)")  # fmt: skip
+    echo("Starting Ray ...")
+    _start_ray()
+
+    settings = TrialSettings(
+        model=options.model,
+        max_epochs=options.max_epochs,
+        batch_size=options.batch_size,
+        examples_per_epoch=options.examples_per_epoch,
+        seed=options.seed,
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            train_trial, data=TrialData(data.train, data.val, data.tasks), settings=settings
+        ),
+        {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
+    )
+    searcher = make_searcher(
+        space_file,
+        sampler=options.sampler,
+        trials=options.trials,
+        max_epochs=options.max_epochs,
+        seed=options.seed,
+        study_dir=experiment_dir,
+        study_name=options.name,
+    )
+    trial_scheduler = None
+    if options.scheduler == "asha" and options.max_epochs > 1:
+        trial_scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            metric=SCHEDULER_METRIC,
+            mode="max",
+            max_t=options.max_epochs,
+            grace_period=1,
+            reduction_factor=3,
+        )
+    task_names = (data.tasks[0].name, data.tasks[1].name)
+    tuner = tune.Tuner(
+        trainable,
+        param_space=dict(space_file.constants),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=trial_scheduler,
+            num_samples=options.trials,
+            max_concurrent_trials=options.concurrency,
+            reuse_actors=True,
+            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=options.name,
+            storage_path=str(options.results),
+            verbose=0,
+            callbacks=[
+                ProgressPrinter(
+                    total=options.trials,
+                    max_epochs=options.max_epochs,
+                    task_names=task_names,
+                    echo=echo,
+                )
+            ],  # fmt: skip
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    )
+    echo(f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
+         f"sampler {options.sampler}, scheduler {options.scheduler}; results in {experiment_dir}")  # fmt: skip
+    result_grid = tuner.fit()
+
+    analysis = tune.ExperimentAnalysis(result_grid.experiment_path)
+    params = [*space_file.params, *space_file.constants]
+    trials_table = _trials_frame(analysis, options, params)
+    echo("Evaluating the front on the test split ...")
+    front = _evaluate_front(front_of(trials_table), analysis, data)
+    chance = [task.chance_accuracy for task in data.tasks]
+    summary = {
+        **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        "tasks": [
+            {"name": t.name, "classes": list(t.class_names), "chance_accuracy": t.chance_accuracy}
+            for t in data.tasks
+        ],
+        "params": params,
+        "scheduler_metric": SCHEDULER_METRIC if trial_scheduler is not None else None,
+        "status_counts": trials_table["status"].value_counts().to_dict(),
+        "front_size": len(front),
+        "hypervolume_reference": chance,
+        "hypervolume_test": hypervolume_of(front, TEST_OBJECTIVES, chance),
+        "hypervolume_val": hypervolume_of(front, VAL_OBJECTIVES, chance),
+        "knee_trial_id": front.loc[front["knee"], "trial_id"].iloc[0] if len(front) else None,
+        "wall_seconds": time.perf_counter() - started,
+        "versions": _versions(),
+    }
+    return write_results(experiment_dir, trials_table, front, summary)

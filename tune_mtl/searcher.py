@@ -1,0 +1,105 @@
+"""Optuna's side of a search: samplers, distributions, and a searcher that tells Optuna the truth.
+
+Ray's `OptunaSearch` tells Optuna COMPLETE, with partial values, for a trial that a scheduler stopped
+early or that errored after reporting. Here such trials are told PRUNED and FAIL, so the study's
+completed trials are exactly the ones trained for the whole budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.space import SearchSpace
+
+__all__ = ["OBJECTIVES", "SAMPLERS", "make_searcher"]
+
+OBJECTIVES = ("val_task1_accuracy", "val_task2_accuracy")
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+STUDY_FILE = "optuna.journal"
+
+
+def _distribution(spec: Any) -> optuna.distributions.BaseDistribution:
+    if spec.kind in ("choice", "grid"):
+        return optuna.distributions.CategoricalDistribution(spec.values)
+    if spec.kind == "int":
+        return optuna.distributions.IntDistribution(
+            int(spec.low), int(spec.high), log=spec.log, step=spec.step
+        )
+    log = spec.kind == "loguniform" or spec.log
+    return optuna.distributions.FloatDistribution(spec.low, spec.high, log=log)
+
+
+def _sampler(
+    name: str, space: SearchSpace, *, trials: int, seed: int
+) -> optuna.samplers.BaseSampler:
+    if space.is_grid:
+        grid = {name: list(spec.values) for name, spec in space.params.items()}
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    if name == "tpe":
+        # The constant liar keeps parallel workers from proposing the same point.
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, trials // 5))
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401  (GPSampler needs it)
+        except ImportError as error:
+            raise TuneMtlError(
+                "--sampler gp needs PyTorch, which is not installed; run `pip install torch` "
+                "or choose --sampler tpe."
+            ) from error
+        return optuna.samplers.GPSampler(seed=seed)
+    raise TuneMtlError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
+
+
+class TruthfulOptunaSearch(OptunaSearch):
+    """`OptunaSearch` that tells Optuna PRUNED for early-stopped trials and FAIL for errored ones."""
+
+    def __init__(self, *args: Any, max_epochs: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_epochs = max_epochs
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        epochs = (result or {}).get("training_iteration", 0)
+        if trial_id in self._completed_trials or not (error or epochs < self._max_epochs):
+            super().on_trial_complete(trial_id, result, error)
+            return
+        state = TrialState.FAIL if error else TrialState.PRUNED
+        self._ot_study.tell(self._ot_trials[trial_id], state=state)
+        self._completed_trials.add(trial_id)
+
+
+def make_searcher(
+    space: SearchSpace,
+    *,
+    sampler: str,
+    trials: int,
+    max_epochs: int,
+    seed: int,
+    study_dir: Path,
+    study_name: str,
+) -> TruthfulOptunaSearch:
+    """Multi-objective Optuna search on both validation accuracies, stored in ``study_dir``."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(study_dir / STUDY_FILE)))
+    return TruthfulOptunaSearch(
+        space={name: _distribution(spec) for name, spec in space.params.items()},
+        metric=list(OBJECTIVES),
+        mode=["max", "max"],
+        sampler=_sampler(sampler, space, trials=trials, seed=seed),
+        study_name=study_name,
+        storage=storage,
+        max_epochs=max_epochs,
+    )

@@ -1,0 +1,216 @@
+"""Search-space files: YAML with run settings and hyperparameter distributions, checked on load.
+
+```yaml
+dataset: fashion_mnist          # run settings; command-line flags override them
+max_epochs: 9
+params:
+  gamma: {type: uniform, low: 0.0, high: 1.0}
+  learning_rate: {type: loguniform, low: 1.0e-4, high: 1.0e-2}
+  task1_width: {type: int, low: 16, high: 256, log: true}
+  trunk_filters: {type: choice, values: [8, 16]}
+  dropout: 0.1                  # a constant
+```
+
+A ``grid`` distribution (``{type: grid, values: [0, 0.5, 1]}``) turns the file into a grid search:
+every other parameter must then be a grid or a constant.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.model_config import PARAMETERS
+
+__all__ = ["Distribution", "SearchSpace", "load_space", "default_space_path", "SETTINGS"]
+
+# Run settings a file may hold, with their type.
+SETTINGS: dict[str, type] = {
+    "dataset": str,
+    "model": str,
+    "max_epochs": int,
+    "batch_size": int,
+    "examples_per_epoch": int,
+    "scheduler": str,
+    "sampler": str,
+}
+KINDS = {
+    "uniform": {"low", "high"},
+    "loguniform": {"low", "high"},
+    "int": {"low", "high", "log", "step"},
+    "choice": {"values"},
+    "grid": {"values"},
+}
+POSITIVE = {"learning_rate", "shared_width", "task1_width", "task2_width", "trunk_filters"}
+UNIT_INTERVAL = {"gamma": (0.0, 1.0, "[0, 1]"), "dropout": (0.0, 0.95, "[0, 0.95]")}
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One searched hyperparameter: a range (uniform, loguniform, int) or a list (choice, grid)."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: int = 1
+    values: tuple[Any, ...] = ()
+
+    def extremes(self) -> tuple[Any, ...]:
+        """The values that bound what this distribution can produce."""
+        return self.values if self.values else (self.low, self.high)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    path: Path
+    params: dict[str, Distribution]
+    constants: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_grid(self) -> bool:
+        return any(d.kind == "grid" for d in self.params.values())
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every point of a grid space, in file order."""
+        names = list(self.params)
+        return [
+            dict(zip(names, point, strict=True))
+            for point in product(*(self.params[name].values for name in names))
+        ]
+
+
+def default_space_path() -> Path:
+    """`search_spaces/default.yaml` of a source checkout, else the copy installed with the package."""
+    name = Path("search_spaces") / "default.yaml"
+    for root in (Path(__file__).resolve().parent.parent, Path(sys.prefix) / "share" / "tune-mtl"):
+        if (root / name).is_file():
+            return root / name
+    raise TuneMtlError(f"no {name} next to the package or in {sys.prefix}/share/tune-mtl; "
+                       "pass --space FILE.")  # fmt: skip
+
+
+class _Checker:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, value: Any, rule: str) -> TuneMtlError:
+        return TuneMtlError(f"{self.path}: `{key}` is {value!r}, but {rule}.")
+
+    def number(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(key, value, "it must be a number")
+        return float(value)
+
+    def distribution(self, name: str, spec: dict[str, Any]) -> Distribution:
+        key = f"params.{name}"
+        kind = spec.get("type")
+        if kind not in KINDS:
+            raise self.fail(f"{key}.type", kind, f"it must be one of {', '.join(KINDS)}")
+        unknown = sorted(set(spec) - KINDS[kind] - {"type"})
+        if unknown:
+            allowed = ", ".join(sorted(KINDS[kind]))
+            raise self.fail(f"{key}.{unknown[0]}", spec[unknown[0]], f"{kind} takes only {allowed}")
+        missing = sorted(k for k in KINDS[kind] - {"log", "step"} if k not in spec)
+        if missing:
+            raise self.fail(f"{key}.{missing[0]}", None, f"{kind} needs {' and '.join(missing)}")
+        if kind in ("choice", "grid"):
+            values = spec["values"]
+            if not isinstance(values, list) or not values:
+                raise self.fail(f"{key}.values", values, "it must be a non-empty list")
+            distribution = Distribution(kind, values=tuple(values))
+        else:
+            low, high = (
+                self.number(f"{key}.low", spec["low"]),
+                self.number(f"{key}.high", spec["high"]),
+            )
+            if low > high:
+                raise self.fail(f"{key}.low", low, f"`low <= high` must hold (high is {high})")
+            if kind == "loguniform" and low <= 0:
+                raise self.fail(f"{key}.low", low, "loguniform needs low > 0")
+            log = spec.get("log", False)
+            if not isinstance(log, bool):
+                raise self.fail(f"{key}.log", log, "it must be true or false")
+            step = spec.get("step", 1)
+            if kind == "int" and (not isinstance(step, int) or step < 1):
+                raise self.fail(f"{key}.step", step, "it must be a whole number >= 1")
+            if kind == "int" and (low != int(low) or high != int(high)):
+                raise self.fail(key, [low, high], "int bounds must be whole numbers")
+            distribution = Distribution(kind, low=low, high=high, log=log, step=step)
+        for value in distribution.extremes():
+            self.value(name, value, key=key)
+        return distribution
+
+    def value(self, name: str, value: Any, *, key: str) -> None:
+        wanted = PARAMETERS[name]
+        number = self.number(key, value)
+        if wanted is int and number != int(number):
+            raise self.fail(key, value, "it must be a whole number")
+        if name in POSITIVE and number <= 0:
+            raise self.fail(key, value, f"{name} must be > 0")
+        if name in UNIT_INTERVAL:
+            low, high, text = UNIT_INTERVAL[name]
+            if not low <= number <= high:
+                raise self.fail(key, value, f"{name} must lie in {text}")
+
+    def setting(self, key: str, value: Any) -> Any:
+        wanted = SETTINGS[key]
+        if wanted is int and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise self.fail(key, value, "it must be a whole number >= 1")
+        if wanted is str and not isinstance(value, str):
+            raise self.fail(key, value, "it must be a string")
+        return value
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """Reads and checks a search-space file; any problem is one `TuneMtlError` line."""
+    path = Path(path)
+    if not path.is_file():
+        raise TuneMtlError(f"search space {path} does not exist; pass --space with a YAML file, "
+                           f"e.g. {default_space_path()}.")  # fmt: skip
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise TuneMtlError(f"{path} is not valid YAML{where}; fix the syntax.") from error
+    checker = _Checker(path)
+    if not isinstance(document, dict):
+        raise TuneMtlError(f"{path} must be a YAML mapping with a `params:` section.")
+    unknown = sorted(set(document) - set(SETTINGS) - {"params"})
+    if unknown:
+        allowed = ", ".join([*SETTINGS, "params"])
+        raise checker.fail(unknown[0], document[unknown[0]], f"it is not a known key ({allowed})")
+    settings = {
+        key: checker.setting(key, value) for key, value in document.items() if key in SETTINGS
+    }
+    raw_params = document.get("params") or {}
+    if not isinstance(raw_params, dict) or not raw_params:
+        raise checker.fail(
+            "params", raw_params, "it must map hyperparameter names to distributions"
+        )
+    params: dict[str, Distribution] = {}
+    constants: dict[str, Any] = {}
+    for name, spec in raw_params.items():
+        if name not in PARAMETERS:
+            raise checker.fail(
+                f"params.{name}", spec, f"known hyperparameters are {', '.join(PARAMETERS)}"
+            )
+        if isinstance(spec, dict):
+            params[name] = checker.distribution(name, spec)
+        else:
+            checker.value(name, spec, key=f"params.{name}")
+            constants[name] = PARAMETERS[name](spec)
+    space = SearchSpace(path=path, params=params, constants=constants, settings=settings)
+    mixed = [name for name, d in params.items() if d.kind != "grid"]
+    if space.is_grid and mixed:
+        raise checker.fail(f"params.{mixed[0]}", raw_params[mixed[0]],
+                           "a grid space takes only grids and constants")  # fmt: skip
+    return space

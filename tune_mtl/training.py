@@ -1,0 +1,99 @@
+"""One trial's Keras work: thread and memory set-up, one epoch of training, test evaluation.
+
+Knows nothing of Ray or Optuna; `tune_mtl.trainable` drives it from a Ray Tune trial.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+
+from tune_mtl.data.spec import Split
+from tune_mtl.errors import TrialDivergedError
+from tune_mtl.model import OUTPUTS
+
+__all__ = ["configure_backend", "train_epoch", "evaluate_accuracies"]
+
+EVAL_BATCH_SIZE = 1024
+
+
+def configure_backend(*, cpus: float) -> None:
+    """Caps TensorFlow's threads at the trial's CPUs and turns on GPU memory growth.
+
+    Must run before TensorFlow first executes an op; later calls with the same CPUs are no-ops.
+    """
+    if keras.config.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    threads = max(1, int(math.ceil(cpus)))
+    if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    # Trials sharing a GPU (fractional --gpus-per-trial) only fit if none grabs all its memory.
+    for gpu in tf.config.list_physical_devices("GPU"):
+        if not tf.config.experimental.get_memory_growth(gpu):
+            tf.config.experimental.set_memory_growth(gpu, True)
+
+
+def _targets(split: Split) -> dict[str, np.ndarray]:
+    return {"task1": split.task1, "task2": split.task2}
+
+
+def train_epoch(
+    model: keras.Model,
+    train: Split,
+    val: Split,
+    *,
+    epoch: int,
+    batch_size: int,
+    examples_per_epoch: int | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Trains one epoch and returns train and validation losses and accuracies of both tasks.
+
+    With ``examples_per_epoch`` an epoch is that many examples drawn without replacement, fresh and
+    seeded per epoch, so a resumed trial sees the same data as one that never stopped.
+
+    Raises:
+        TrialDivergedError: a training or validation loss is NaN or infinite.
+    """
+    subset = train
+    if examples_per_epoch is not None and examples_per_epoch < len(train):
+        rng = np.random.default_rng([seed, epoch])
+        subset = train.take(np.sort(rng.choice(len(train), examples_per_epoch, replace=False)))
+    started = time.perf_counter()
+    history = model.fit(
+        subset.images,
+        _targets(subset),
+        batch_size=batch_size,
+        epochs=1,
+        verbose=0,
+        validation_data=(val.images, _targets(val)),
+        validation_batch_size=EVAL_BATCH_SIZE,
+    )
+    seconds = time.perf_counter() - started
+    metrics = {name: float(values[-1]) for name, values in history.history.items()}
+    for name in ("loss", "val_loss"):
+        if not math.isfinite(metrics[name]):
+            raise TrialDivergedError(
+                f"{name} became {metrics[name]} in epoch {epoch + 1}; "
+                "lower the learning rate range in the search space."
+            )
+    metrics["val_mean_accuracy"] = (
+        metrics["val_task1_accuracy"] + metrics["val_task2_accuracy"]
+    ) / 2
+    metrics["epoch_seconds"] = seconds
+    return metrics
+
+
+def evaluate_accuracies(model: keras.Model, split: Split) -> tuple[float, float]:
+    """Accuracy of each head on ``split``."""
+    predictions = model.predict(split.images, batch_size=EVAL_BATCH_SIZE, verbose=0)
+    return tuple(  # type: ignore[return-value]
+        float(np.mean(np.argmax(predictions[output], axis=1) == labels))
+        for output, labels in zip(OUTPUTS, (split.task1, split.task2), strict=True)
+    )
