@@ -62,10 +62,6 @@ class Distribution:
     step: int = 1
     values: tuple[Any, ...] = ()
 
-    def extremes(self) -> tuple[Any, ...]:
-        """The values that bound what this distribution can produce."""
-        return self.values if self.values else (self.low, self.high)
-
 
 @dataclass(frozen=True)
 class SearchSpace:
@@ -105,6 +101,11 @@ class _Checker:
         return TuneMtlError(f"{self.path}: `{key}` is {value!r}, but {rule}.")
 
     def number(self, key: str, value: Any) -> float:
+        if isinstance(value, str):  # YAML 1.1 reads `1e-4` (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(key, value, "it must be a number")
         return float(value)
@@ -125,7 +126,12 @@ class _Checker:
             values = spec["values"]
             if not isinstance(values, list) or not values:
                 raise self.fail(f"{key}.values", values, "it must be a non-empty list")
-            distribution = Distribution(kind, values=tuple(values))
+            for value in values:
+                self.value(name, value, key=f"{key}.values")
+            cast = PARAMETERS[name]
+            distribution = Distribution(
+                kind, values=tuple(cast(self.number(key, v)) for v in values)
+            )
         else:
             low, high = (
                 self.number(f"{key}.low", spec["low"]),
@@ -144,8 +150,8 @@ class _Checker:
             if kind == "int" and (low != int(low) or high != int(high)):
                 raise self.fail(key, [low, high], "int bounds must be whole numbers")
             distribution = Distribution(kind, low=low, high=high, log=log, step=step)
-        for value in distribution.extremes():
-            self.value(name, value, key=key)
+            for value in (low, high):
+                self.value(name, value, key=key)
         return distribution
 
     def value(self, name: str, value: Any, *, key: str) -> None:
@@ -207,7 +213,7 @@ def load_space(path: str | Path) -> SearchSpace:
             params[name] = checker.distribution(name, spec)
         else:
             checker.value(name, spec, key=f"params.{name}")
-            constants[name] = PARAMETERS[name](spec)
+            constants[name] = PARAMETERS[name](checker.number(f"params.{name}", spec))
     space = SearchSpace(path=path, params=params, constants=constants, settings=settings)
     mixed = [name for name, d in params.items() if d.kind != "grid"]
     if space.is_grid and mixed:

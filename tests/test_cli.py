@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tune_mtl.cli import main
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["search", "--trials", "0"], "'--trials'"),
+        (["search", "--trials", "many"], "'--trials'"),
+        (["search", "--bogus"], "No such option: --bogus"),
+        (["search", "--cpus-per-trial", "0"], "'--cpus-per-trial'"),
+        (["search", "--sampler", "cmaes"], "sampler 'cmaes' is not known; choose one of tpe"),
+        (["search", "--scheduler", "hyperband"], "scheduler 'hyperband' is not known"),
+        (["search", "--dataset", "mnist"], "dataset 'mnist' is not known"),
+        (["search", "--model", "huge"], "model 'huge' is not known"),
+        (["search", "--space", "missing.yaml"], "missing.yaml does not exist"),
+        (["pareto", "nowhere"], "nowhere has no trials.csv"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, capsys) -> None:
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: ")
+    assert fragment in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_missing_data_dir_stops_before_anything_is_written(tmp_path: Path, capsys) -> None:
+    args = ["search", "--data-dir", str(tmp_path / "none"), "--results", str(tmp_path / "r")]
+    assert main(args) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_existing_experiment_is_never_overwritten(tmp_path: Path, capsys) -> None:
+    (tmp_path / "r" / "taken").mkdir(parents=True)
+    (tmp_path / "r" / "taken" / "trials.csv").write_text("kept")
+    args = ["search", "--results", str(tmp_path / "r"), "--name", "taken"]
+    assert main(args) == 2
+    assert "already exists; pass another --name" in capsys.readouterr().err
+    assert (tmp_path / "r" / "taken" / "trials.csv").read_text() == "kept"
+
+
+def test_every_command_has_help(capsys) -> None:
+    for command in (["--help"], ["search", "--help"], ["pareto", "--help"]):
+        assert main(command) == 0
+    out = capsys.readouterr().out
+    for flag in ("--trials", "--dataset", "--space", "--max-epochs", "--batch-size",
+                 "--concurrency", "--cpus-per-trial", "--gpus-per-trial", "--sampler",
+                 "--scheduler", "--results", "--name", "--seed", "--data-dir", "--model"):  # fmt: skip
+        assert flag in out
+
+
+def test_debug_shows_the_traceback() -> None:
+    from tune_mtl.errors import TuneMtlError
+
+    with pytest.raises(TuneMtlError):
+        main(["search", "--sampler", "cmaes", "--debug"])

@@ -1,0 +1,105 @@
+"""The real CLI with real Ray on loopback, on synthetic data; results read back with pandas."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from tune_mtl.pareto import hypervolume_2d, pareto_mask
+
+pytestmark = pytest.mark.e2e
+
+CLI = [sys.executable, "-m", "tune_mtl.cli"]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.run(
+        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_search_writes_trials_front_and_summary(tmp_path: Path) -> None:
+    done = run_cli(
+        "search", "--dataset", "synthetic", "--trials", "4", "--max-epochs", "3",
+        "--results", str(tmp_path / "results"), "--name", "e2e", "--seed", "1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    experiment = tmp_path / "results" / "e2e"
+    trials = pd.read_csv(experiment / "trials.csv")
+    pareto = pd.read_csv(experiment / "pareto.csv")
+    summary = json.loads((experiment / "summary.json").read_text())
+
+    assert len(trials) == 4 and trials["trial_id"].is_unique
+    assert set(trials["status"]) <= {"completed", "stopped"}
+    assert (trials.loc[trials["status"] == "completed", "epochs"] == 3).all()
+    assert (trials.loc[trials["status"] == "stopped", "epochs"] < 3).all()
+    assert trials["gamma"].between(0, 1).all()
+    for column in ("val_task1_accuracy", "val_task2_accuracy"):
+        assert (trials[f"best_{column}"] >= trials[column]).all()
+
+    # The front: exactly the non-dominated completed trials, each evaluated on the test split.
+    completed = trials[trials["status"] == "completed"]
+    points = completed[["val_task1_accuracy", "val_task2_accuracy"]].to_numpy()
+    assert set(pareto["trial_id"]) == set(completed["trial_id"][pareto_mask(points)])
+    assert pareto["knee"].sum() == 1
+    assert pareto[["test_task1_accuracy", "test_task2_accuracy"]].stack().between(0, 1).all()
+    test_points = pareto[["test_task1_accuracy", "test_task2_accuracy"]].to_numpy()
+    assert summary["hypervolume_test"] == pytest.approx(hypervolume_2d(test_points, (0.25, 0.5)))
+    assert summary["hypervolume_reference"] == [0.25, 0.5]
+    assert summary["trials"] == 4 and summary["dataset"] == "synthetic"
+    assert set(summary["versions"]) >= {"tensorflow", "keras", "ray", "optuna"}
+
+    # Both accuracies in every report, and a .keras checkpoint per trial.
+    for trial_id in trials["trial_id"]:
+        rows = [json.loads(line) for line in (experiment / f"trial_{trial_id}" / "result.json").open()]
+        assert all("val_task1_accuracy" in r and "val_task2_accuracy" in r for r in rows)
+        assert [r["training_iteration"] for r in rows] == list(range(1, len(rows) + 1))
+        assert list((experiment / f"trial_{trial_id}").glob("checkpoint_*/model.keras"))
+
+    # Optuna's stored study agrees: stopped trials are pruned, completed ones carry both values.
+    study = optuna.load_study(
+        study_name="e2e",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(experiment / "optuna.journal"))
+        ),
+    )
+    states = sorted(t.state.name for t in study.trials)
+    expected = sorted({"completed": "COMPLETE", "stopped": "PRUNED"}[s] for s in trials["status"])
+    assert states == expected
+
+    # Progress lines and the final table, then `pareto` prints the same front from the files.
+    assert done.stdout.count("/4] trial ") == 4
+    assert "Pareto front:" in done.stdout
+    again = run_cli("pareto", str(experiment), cwd=tmp_path)
+    assert again.returncode == 0
+    for trial_id in pareto["trial_id"]:
+        assert trial_id in again.stdout
+
+
+def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "dataset: synthetic\nscheduler: none\nmax_epochs: 2\n"
+        "params:\n  learning_rate: {type: grid, values: [0.003, 1.0e12]}\n"
+    )
+    done = run_cli("search", "--space", str(space), "--results", str(tmp_path), "--name", "nan",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = pd.read_csv(tmp_path / "nan" / "trials.csv").set_index("learning_rate")
+    assert trials.loc[1e12, "status"] == "failed"
+    assert "became nan" in trials.loc[1e12, "error"] or "became inf" in trials.loc[1e12, "error"]
+    assert trials.loc[0.003, "status"] == "completed"
+    pareto = pd.read_csv(tmp_path / "nan" / "pareto.csv")
+    assert pareto["learning_rate"].tolist() == [0.003]
+    assert not np.isnan(pareto["test_task1_accuracy"]).any()

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tune_mtl.pareto import hypervolume_2d, knee_index, pareto_mask
+
+
+def brute_force_mask(points: np.ndarray) -> np.ndarray:
+    keep = []
+    for i, p in enumerate(points):
+        dominated = any(
+            np.all(q >= p) and np.any(q > p) for j, q in enumerate(points) if j != i
+        )
+        keep.append(not dominated)
+    return np.array(keep, dtype=bool)
+
+
+def brute_force_hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """Area of the union of boxes [reference, point], summed over vertical strips."""
+    useful = points[(points > reference).all(axis=1)]
+    if len(useful) == 0:
+        return 0.0
+    edges = np.unique(np.concatenate(([reference[0]], useful[:, 0])))
+    area = 0.0
+    for left, right in zip(edges[:-1], edges[1:]):
+        covering = useful[useful[:, 0] >= right]
+        if len(covering):
+            area += (right - left) * (covering[:, 1].max() - reference[1])
+    return area
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_pareto_mask_matches_brute_force_2d(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    # Small integer grids force ties and exact duplicates.
+    points = rng.integers(0, 6, size=(n, 2)).astype(float) if seed % 2 else rng.random((n, 2))
+    np.testing.assert_array_equal(pareto_mask(points), brute_force_mask(points))
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_pareto_mask_matches_brute_force_3d(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    points = rng.integers(0, 4, size=(int(rng.integers(1, 30)), 3)).astype(float)
+    np.testing.assert_array_equal(pareto_mask(points), brute_force_mask(points))
+
+
+def test_duplicates_on_the_front_are_all_kept() -> None:
+    points = np.array([[0.9, 0.5], [0.9, 0.5], [0.5, 0.9], [0.4, 0.4]])
+    np.testing.assert_array_equal(pareto_mask(points), [True, True, True, False])
+
+
+def test_empty_input_gives_empty_mask() -> None:
+    assert pareto_mask(np.zeros((0, 2))).shape == (0,)
+
+
+def test_nan_is_refused() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        pareto_mask([[0.1, float("nan")]])
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_hypervolume_matches_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 30))
+    points = rng.integers(0, 8, size=(n, 2)).astype(float) / 8 if seed % 2 else rng.random((n, 2))
+    reference = rng.random(2) * 0.5
+    assert hypervolume_2d(points, reference) == pytest.approx(
+        brute_force_hypervolume(points, reference), abs=1e-12
+    )
+
+
+def test_hypervolume_of_known_staircase() -> None:
+    # Boxes from (0, 0): 1x3 and 3x1 overlapping in 1x1 -> 3 + 3 - 1 = 5.
+    assert hypervolume_2d([[1, 3], [3, 1]], (0, 0)) == pytest.approx(5.0)
+    assert hypervolume_2d([[0.5, 0.5]], (0.5, 0.1)) == 0.0
+
+
+def test_knee_is_the_balanced_point() -> None:
+    front = np.array([[0.99, 0.50], [0.90, 0.95], [0.50, 0.99]])
+    assert knee_index(front) == 1
+    assert knee_index([[0.3, 0.3]]) == 0
+    with pytest.raises(ValueError, match="empty"):
+        knee_index(np.zeros((0, 2)))

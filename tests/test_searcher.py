@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from tune_mtl.searcher import STUDY_FILE, make_searcher
+from tune_mtl.space import load_space
+
+
+def space_file(tmp_path: Path, params: str) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(f"params:\n{params}")
+    return path
+
+
+def load_study(directory: Path, name: str) -> optuna.Study:
+    storage = JournalStorage(JournalFileBackend(str(directory / STUDY_FILE)))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_optuna_is_told_complete_pruned_and_failed_truthfully(tmp_path: Path) -> None:
+    space = load_space(space_file(tmp_path, "  gamma: {type: uniform, low: 0, high: 1}\n"
+                                            "  learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n"))  # fmt: skip
+    searcher = make_searcher(space, sampler="tpe", trials=3, max_epochs=3, seed=0,
+                             study_dir=tmp_path, study_name="s")  # fmt: skip
+    configs = [searcher.suggest(f"t{i}") for i in range(3)]
+    assert all(0 <= c["gamma"] <= 1 and 1e-4 <= c["learning_rate"] <= 1e-2 for c in configs)
+    values = {"val_task1_accuracy": 0.8, "val_task2_accuracy": 0.9}
+    searcher.on_trial_complete("t0", {**values, "training_iteration": 3})
+    searcher.on_trial_complete("t1", {**values, "training_iteration": 1})  # stopped early
+    searcher.on_trial_complete("t2", {**values, "training_iteration": 2}, error=True)
+
+    study = load_study(tmp_path, "s")  # read back from the journal file
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    assert study.trials[0].values == [0.8, 0.9]
+    assert [t.params["gamma"] for t in study.trials] == [c["gamma"] for c in configs]
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE] * 2
+
+
+def test_grid_space_visits_every_point_once(tmp_path: Path) -> None:
+    space = load_space(space_file(tmp_path, "  gamma: {type: grid, values: [0.0, 0.5, 1.0]}\n"))
+    searcher = make_searcher(space, sampler="tpe", trials=3, max_epochs=1, seed=0,
+                             study_dir=tmp_path, study_name="grid")  # fmt: skip
+    gammas = []
+    for i in range(3):
+        gammas.append(searcher.suggest(f"g{i}")["gamma"])
+        searcher.on_trial_complete(
+            f"g{i}", {"val_task1_accuracy": 0.5, "val_task2_accuracy": 0.5, "training_iteration": 1}
+        )
+    assert sorted(gammas) == [0.0, 0.5, 1.0]
