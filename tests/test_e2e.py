@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,29 +10,14 @@ import optuna
 import pandas as pd
 import pytest
 
+from tests.conftest import run_cli
 from tune_mtl.pareto import hypervolume_2d, pareto_mask
 
 pytestmark = pytest.mark.e2e
 
-CLI = [sys.executable, "-m", "tune_mtl.cli"]
 
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    env.pop("RAY_ADDRESS", None)
-    return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
-
-
-def test_search_writes_trials_front_and_summary(tmp_path: Path) -> None:
-    done = run_cli(
-        "search", "--dataset", "synthetic", "--trials", "4", "--max-epochs", "3",
-        "--results", str(tmp_path / "results"), "--name", "e2e", "--seed", "1",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    experiment = tmp_path / "results" / "e2e"
+def test_search_writes_trials_front_and_summary(synthetic_search, tmp_path: Path) -> None:
+    experiment = synthetic_search.path
     trials = pd.read_csv(experiment / "trials.csv")
     pareto = pd.read_csv(experiment / "pareto.csv")
     summary = json.loads((experiment / "summary.json").read_text())
@@ -62,7 +44,9 @@ def test_search_writes_trials_front_and_summary(tmp_path: Path) -> None:
 
     # Both accuracies in every report, and a .keras checkpoint per trial.
     for trial_id in trials["trial_id"]:
-        rows = [json.loads(line) for line in (experiment / f"trial_{trial_id}" / "result.json").open()]
+        rows = [
+            json.loads(line) for line in (experiment / f"trial_{trial_id}" / "result.json").open()
+        ]
         assert all("val_task1_accuracy" in r and "val_task2_accuracy" in r for r in rows)
         assert [r["training_iteration"] for r in rows] == list(range(1, len(rows) + 1))
         assert list((experiment / f"trial_{trial_id}").glob("checkpoint_*/model.keras"))
@@ -79,8 +63,8 @@ def test_search_writes_trials_front_and_summary(tmp_path: Path) -> None:
     assert states == expected
 
     # Progress lines and the final table, then `pareto` prints the same front from the files.
-    assert done.stdout.count("/4] trial ") == 4
-    assert "Pareto front:" in done.stdout
+    assert synthetic_search.stdout.count("/4] trial ") == 4
+    assert "Pareto front:" in synthetic_search.stdout
     again = run_cli("pareto", str(experiment), cwd=tmp_path)
     assert again.returncode == 0
     for trial_id in pareto["trial_id"]:

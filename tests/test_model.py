@@ -51,3 +51,8 @@ def test_searched_values_map_onto_the_preset() -> None:
     assert config.learning_rate == 0.01
     with pytest.raises(ValueError, match="unknown hyperparameters"):
         model_config("small", {"momentum": 0.9})
+
+
+def test_too_small_images_are_refused_with_a_clear_message() -> None:
+    with pytest.raises(ValueError, match="12x12 pixels are too small for 3 conv layers"):
+        build_model(PRESETS["seed"], input_shape=(12, 12, 1), num_classes=(4, 2))

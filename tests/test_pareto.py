@@ -9,9 +9,7 @@ from tune_mtl.pareto import hypervolume_2d, knee_index, pareto_mask
 def brute_force_mask(points: np.ndarray) -> np.ndarray:
     keep = []
     for i, p in enumerate(points):
-        dominated = any(
-            np.all(q >= p) and np.any(q > p) for j, q in enumerate(points) if j != i
-        )
+        dominated = any(np.all(q >= p) and np.any(q > p) for j, q in enumerate(points) if j != i)
         keep.append(not dominated)
     return np.array(keep, dtype=bool)
 
@@ -23,7 +21,7 @@ def brute_force_hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
         return 0.0
     edges = np.unique(np.concatenate(([reference[0]], useful[:, 0])))
     area = 0.0
-    for left, right in zip(edges[:-1], edges[1:]):
+    for left, right in zip(edges[:-1], edges[1:], strict=True):
         covering = useful[useful[:, 0] >= right]
         if len(covering):
             area += (right - left) * (covering[:, 1].max() - reference[1])

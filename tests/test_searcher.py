@@ -35,7 +35,11 @@ def test_optuna_is_told_complete_pruned_and_failed_truthfully(tmp_path: Path) ->
     searcher.on_trial_complete("t2", {**values, "training_iteration": 2}, error=True)
 
     study = load_study(tmp_path, "s")  # read back from the journal file
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    assert [t.state for t in study.trials] == [
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.FAIL,
+    ]
     assert study.trials[0].values == [0.8, 0.9]
     assert [t.params["gamma"] for t in study.trials] == [c["gamma"] for c in configs]
     assert study.directions == [optuna.study.StudyDirection.MAXIMIZE] * 2

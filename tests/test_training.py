@@ -28,7 +28,12 @@ def test_epochs_report_every_metric_and_learn(data) -> None:
     for epoch in range(6):
         metrics = train_epoch(model, data.train, data.val, epoch=epoch, batch_size=32)
     for task in ("task1", "task2"):
-        for name in (f"{task}_accuracy", f"{task}_loss", f"val_{task}_accuracy", f"val_{task}_loss"):
+        for name in (
+            f"{task}_accuracy",
+            f"{task}_loss",
+            f"val_{task}_accuracy",
+            f"val_{task}_loss",
+        ):
             assert name in metrics
     assert metrics["epoch_seconds"] > 0
     assert metrics["val_mean_accuracy"] == pytest.approx(
@@ -42,7 +47,9 @@ def test_the_seed_holds(data) -> None:
     def train_once() -> list[np.ndarray]:
         keras.utils.set_random_seed(7)
         model = fresh_model(data)
-        train_epoch(model, data.train, data.val, epoch=0, batch_size=32, examples_per_epoch=64, seed=7)
+        train_epoch(
+            model, data.train, data.val, epoch=0, batch_size=32, examples_per_epoch=64, seed=7
+        )
         return model.get_weights()
 
     first, second = train_once(), train_once()

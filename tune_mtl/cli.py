@@ -99,8 +99,28 @@ def pareto_command(
     typer.echo(format_front(load_results(experiment)))
 
 
+@app.command("tensorboard")
+def tensorboard_command(
+    experiment: Annotated[Path, typer.Argument(help="A search's folder, e.g. results/NAME.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 6006,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; loopback unless you ask.")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve a search's trials in TensorBoard (scalars and the HParams dashboard) until Ctrl-C."""
+    import time
+
+    from tune_mtl.board import launch_tensorboard
+
+    url = launch_tensorboard(experiment, host=host, port=port)
+    typer.echo(f"TensorBoard serves {experiment} at {url} (Ctrl-C stops it)", color=False)
+    sys.stdout.flush()
+    while True:
+        time.sleep(3600)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Runs the CLI; known errors become one line on stderr and exit code 2 (`--debug`: traceback)."""
+    """Runs the CLI. Known errors print one line and exit 2; `--debug` shows the traceback."""
     args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     # The command prints its own progress; Ray's tables stay off unless asked for in the env.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,8 +1,8 @@
 """The two kinds of failure.
 
-A `TuneMtlError` stops the whole run: bad flags, a bad search-space file, missing data. The CLI prints
-its message as one line and exits with code 2. A `TrialDivergedError` fails one trial only; the
-search records it and goes on.
+A `TuneMtlError` stops the whole run: bad flags, a bad search-space file, missing data. The
+CLI prints its message as one line and exits with code 2. A `TrialDivergedError` fails one
+trial only; the search records it and goes on.
 """
 
 from __future__ import annotations

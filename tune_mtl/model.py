@@ -14,6 +14,17 @@ __all__ = ["OUTPUTS", "build_model"]
 OUTPUTS = ("task1", "task2")
 
 
+def _check_image_size(input_shape: tuple[int, ...], conv_layers: int) -> None:
+    side = min(input_shape[:2])
+    for _ in range(conv_layers):
+        side = (side - 2) // 2  # an unpadded 3x3 conv, then a 2x2 pool
+    if side < 1:
+        raise ValueError(
+            f"images of {input_shape[0]}x{input_shape[1]} pixels are too small for "
+            f"{conv_layers} conv layers; use a model with fewer trunk_filters layers."
+        )
+
+
 def build_model(
     config: ModelConfig, *, input_shape: tuple[int, ...], num_classes: tuple[int, int]
 ) -> keras.Model:
@@ -22,10 +33,11 @@ def build_model(
     The joint loss is ``gamma * CE(task1) + (1 - gamma) * CE(task2)``, set through ``loss_weights``,
     and both heads report accuracy. Outputs are a dict keyed by ``OUTPUTS``.
     """
+    _check_image_size(input_shape, len(config.trunk_filters))
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="image")
     x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
     for filters in config.trunk_filters:
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = keras.layers.Conv2D(filters, 3, activation="relu")(x)
         x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Flatten()(x)
     shared = keras.layers.Dense(config.shared_width, activation="relu", name="shared")(x)

@@ -16,7 +16,7 @@ class ModelConfig:
     """A shared conv trunk, a shared dense layer, then one dense branch per task.
 
     Attributes:
-        trunk_filters: filters of each 3x3 conv layer; each is followed by a 2x2 max pool.
+        trunk_filters: filters of each unpadded 3x3 conv layer, each followed by a 2x2 max pool.
         shared_width: units of the shared dense layer after the flattened trunk.
         task1_units: units of task 1's dense branch, layer by layer, before its softmax head.
         task2_units: the same for task 2.
@@ -61,8 +61,8 @@ PARAMETERS: dict[str, type] = {
 def model_config(preset: str, params: Mapping[str, float | int]) -> ModelConfig:
     """Applies searched hyperparameters to a preset.
 
-    ``task1_width``/``task2_width`` set the first layer of a branch; ``trunk_filters`` sets the first
-    conv layer and later layers keep their ratio to it (the presets double at every layer).
+    ``task1_width``/``task2_width`` set the first layer of a branch; ``trunk_filters`` sets the
+    first conv layer and later layers keep their ratio to it (the presets double at every layer).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown model {preset!r}; choose one of {', '.join(PRESETS)}.")

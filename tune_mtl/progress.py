@@ -1,4 +1,4 @@
-"""One plain line per finished trial, so a search shows where it is without Ray's verbose table."""
+"""Progress of a running search: one plain line per finished trial, with the front so far."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from typing import Any
 
 from ray.tune import Callback
 
-__all__ = ["ProgressPrinter"]
+from tune_mtl.pareto import hypervolume_2d, pareto_mask
+
+__all__ = ["SearchProgress"]
 
 
-class ProgressPrinter(Callback):
-    """Prints ``[done/total] trial ID STATUS ...`` as each trial completes, stops or fails."""
+class SearchProgress(Callback):
+    """Prints ``[done/total] trial ID STATUS ...`` as each trial completes, stops or fails.
+
+    Each line ends with the size and validation hypervolume of the front of completed trials so
+    far; ``on_front`` receives the same numbers (for TensorBoard's search curves).
+    """
 
     def __init__(
         self,
@@ -19,31 +25,42 @@ class ProgressPrinter(Callback):
         total: int,
         max_epochs: int,
         task_names: tuple[str, str],
+        chance: tuple[float, float],
         echo: Callable[[str], Any],
+        on_front: Callable[[int, int, float], Any] | None = None,
     ) -> None:
         self._total = total
         self._max_epochs = max_epochs
         self._task_names = task_names
+        self._chance = chance
         self._echo = echo
+        self._on_front = on_front
         self._done = 0
+        self._completed: list[tuple[float, float]] = []
 
-    def _line(self, trial: Any, status: str, detail: str) -> None:
+    def _finish(self, trial: Any, status: str, detail: str) -> None:
         self._done += 1
+        mask = pareto_mask(self._completed) if self._completed else []
+        front_size = int(sum(mask))
+        hypervolume = hypervolume_2d(self._completed, self._chance) if self._completed else 0.0
         self._echo(
-            f"[{self._done}/{self._total}] trial {trial.trial_id} {status} {detail}".rstrip()
+            f"[{self._done}/{self._total}] trial {trial.trial_id} {status} {detail}"
+            f" | front {front_size}, val hypervolume {hypervolume:.4f}"
         )
+        if self._on_front is not None:
+            self._on_front(self._done, front_size, hypervolume)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result
         epochs = result.get("training_iteration", 0)
+        accuracies = tuple(result.get(f"val_task{i}_accuracy", float("nan")) for i in (1, 2))
         status = "completed" if epochs >= self._max_epochs else "stopped"
-        accuracies = "  ".join(
-            f"{name} {result.get(f'val_task{i}_accuracy', float('nan')):.4f}"
-            for i, name in enumerate(self._task_names, start=1)
-        )
+        if status == "completed":
+            self._completed.append(accuracies)
+        text = "  ".join(f"{n} {a:.4f}" for n, a in zip(self._task_names, accuracies, strict=True))
         seconds = result.get("time_total_s", 0.0)
-        self._line(trial, status, f"{accuracies}  ({epochs} epochs, {seconds:.0f} s)")
+        self._finish(trial, status, f"{text}  ({epochs} epochs, {seconds:.0f} s)")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         error = trial.get_error()
-        self._line(trial, "failed", str(error).strip().splitlines()[-1] if error else "")
+        self._finish(trial, "failed", str(error).strip().splitlines()[-1] if error else "")

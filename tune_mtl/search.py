@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 import ray
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from tune_mtl import __version__
 from tune_mtl.data import DATASETS, Dataset, load_dataset
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.model_config import PRESETS
-from tune_mtl.progress import ProgressPrinter
+from tune_mtl.progress import SearchProgress
 from tune_mtl.results import (
     TEST_OBJECTIVES,
     VAL_OBJECTIVES,
@@ -47,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "trials": 50,
     "dataset": "fashion_mnist",
     "model": "small",
-    "max_epochs": 9,
+    "max_epochs": 27,
     "batch_size": 128,
     "examples_per_epoch": None,
     "sampler": "tpe",
@@ -246,13 +247,16 @@ def search(
         raise TuneMtlError(f"{experiment_dir} already exists; pass another --name.")
 
     # Imported here so that bad input is reported before TensorFlow starts.
+    from tune_mtl import tensorboard_log
     from tune_mtl.trainable import TrialData, TrialSettings, train_trial
 
     echo(f"Loading {options.dataset} ...")
     data = load_dataset(options.dataset, data_dir=options.data_dir, seed=options.seed)
-    echo(f"  {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test images; "
-         f"tasks {data.tasks[0].name} ({data.tasks[0].num_classes} classes) and "
-         f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes)")  # fmt: skip
+    echo(
+        f"  {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test images; "
+        f"tasks {data.tasks[0].name} ({data.tasks[0].num_classes} classes) and "
+        f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes)"
+    )
     echo("Starting Ray ...")
     _start_ray()
 
@@ -262,6 +266,7 @@ def search(
         batch_size=options.batch_size,
         examples_per_epoch=options.examples_per_epoch,
         seed=options.seed,
+        tensorboard_dir=str(experiment_dir / tensorboard_log.TENSORBOARD_DIR),
     )
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -289,6 +294,27 @@ def search(
             reduction_factor=3,
         )
     task_names = (data.tasks[0].name, data.tasks[1].name)
+    chance = (data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy)
+    tensorboard_root = experiment_dir / tensorboard_log.TENSORBOARD_DIR
+    tensorboard_log.write_experiment_config(
+        tensorboard_root,
+        params=space_file.params,
+        constants=space_file.constants,
+        task_names=task_names,
+    )
+    search_curves = tensorboard_log.SearchWriter(tensorboard_root / "search")
+    progress = SearchProgress(
+        total=options.trials,
+        max_epochs=options.max_epochs,
+        task_names=task_names,
+        chance=chance,
+        echo=echo,
+        on_front=lambda done, size, volume: search_curves.finished(
+            done, front_size=size, hypervolume=volume
+        ),
+    )
+    # Ray's own TensorBoard logger would add a second, partial copy of every trial's curves.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     tuner = tune.Tuner(
         trainable,
         param_space=dict(space_file.constants),
@@ -304,19 +330,14 @@ def search(
             name=options.name,
             storage_path=str(options.results),
             verbose=0,
-            callbacks=[
-                ProgressPrinter(
-                    total=options.trials,
-                    max_epochs=options.max_epochs,
-                    task_names=task_names,
-                    echo=echo,
-                )
-            ],  # fmt: skip
+            callbacks=[progress, CSVLoggerCallback(), JsonLoggerCallback()],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
-    echo(f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
-         f"sampler {options.sampler}, scheduler {options.scheduler}; results in {experiment_dir}")  # fmt: skip
+    echo(
+        f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
+        f"sampler {options.sampler}, scheduler {options.scheduler}; results in {experiment_dir}"
+    )
     result_grid = tuner.fit()
 
     analysis = tune.ExperimentAnalysis(result_grid.experiment_path)
@@ -324,7 +345,17 @@ def search(
     trials_table = _trials_frame(analysis, options, params)
     echo("Evaluating the front on the test split ...")
     front = _evaluate_front(front_of(trials_table), analysis, data)
-    chance = [task.chance_accuracy for task in data.tasks]
+    for row in trials_table.itertuples():
+        in_front = front["trial_id"] == row.trial_id
+        tensorboard_log.write_trial_end(
+            tensorboard_root / f"trial_{row.trial_id}",
+            status=row.status,
+            epochs=int(row.epochs),
+            task_names=task_names,
+            test_accuracies=tuple(front.loc[in_front, TEST_OBJECTIVES].iloc[0])
+            if in_front.any()
+            else None,
+        )
     summary = {
         **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
         "tasks": [
@@ -335,7 +366,7 @@ def search(
         "scheduler_metric": SCHEDULER_METRIC if trial_scheduler is not None else None,
         "status_counts": trials_table["status"].value_counts().to_dict(),
         "front_size": len(front),
-        "hypervolume_reference": chance,
+        "hypervolume_reference": list(chance),
         "hypervolume_test": hypervolume_of(front, TEST_OBJECTIVES, chance),
         "hypervolume_val": hypervolume_of(front, VAL_OBJECTIVES, chance),
         "knee_trial_id": front.loc[front["knee"], "trial_id"].iloc[0] if len(front) else None,

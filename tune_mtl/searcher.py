@@ -1,8 +1,8 @@
 """Optuna's side of a search: samplers, distributions, and a searcher that tells Optuna the truth.
 
-Ray's `OptunaSearch` tells Optuna COMPLETE, with partial values, for a trial that a scheduler stopped
-early or that errored after reporting. Here such trials are told PRUNED and FAIL, so the study's
-completed trials are exactly the ones trained for the whole budget.
+Ray's `OptunaSearch` tells Optuna COMPLETE, with partial values, for a trial that a scheduler
+stopped early or that errored after reporting. Here such trials are told PRUNED and FAIL, so the
+study's completed trials are exactly the ones trained for the whole budget.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _sampler(
 
 
 class TruthfulOptunaSearch(OptunaSearch):
-    """`OptunaSearch` that tells Optuna PRUNED for early-stopped trials and FAIL for errored ones."""
+    """`OptunaSearch` telling Optuna PRUNED for early-stopped trials and FAIL for errored ones."""
 
     def __init__(self, *args: Any, max_epochs: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -84,13 +84,14 @@ class SearchSpace:
 
 
 def default_space_path() -> Path:
-    """`search_spaces/default.yaml` of a source checkout, else the copy installed with the package."""
+    """`search_spaces/default.yaml` of a source checkout, else the copy installed with it."""
     name = Path("search_spaces") / "default.yaml"
     for root in (Path(__file__).resolve().parent.parent, Path(sys.prefix) / "share" / "tune-mtl"):
         if (root / name).is_file():
             return root / name
-    raise TuneMtlError(f"no {name} next to the package or in {sys.prefix}/share/tune-mtl; "
-                       "pass --space FILE.")  # fmt: skip
+    raise TuneMtlError(
+        f"no {name} next to the package or in {sys.prefix}/share/tune-mtl; pass --space FILE."
+    )
 
 
 class _Checker:
@@ -179,8 +180,10 @@ def load_space(path: str | Path) -> SearchSpace:
     """Reads and checks a search-space file; any problem is one `TuneMtlError` line."""
     path = Path(path)
     if not path.is_file():
-        raise TuneMtlError(f"search space {path} does not exist; pass --space with a YAML file, "
-                           f"e.g. {default_space_path()}.")  # fmt: skip
+        raise TuneMtlError(
+            f"search space {path} does not exist; pass --space with a YAML file, "
+            f"e.g. {default_space_path()}."
+        )
     try:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
@@ -217,6 +220,9 @@ def load_space(path: str | Path) -> SearchSpace:
     space = SearchSpace(path=path, params=params, constants=constants, settings=settings)
     mixed = [name for name, d in params.items() if d.kind != "grid"]
     if space.is_grid and mixed:
-        raise checker.fail(f"params.{mixed[0]}", raw_params[mixed[0]],
-                           "a grid space takes only grids and constants")  # fmt: skip
+        raise checker.fail(
+            f"params.{mixed[0]}",
+            raw_params[mixed[0]],
+            "a grid space takes only grids and constants",
+        )
     return space

@@ -35,6 +35,7 @@ class TrialSettings:
     batch_size: int
     examples_per_epoch: int | None
     seed: int
+    tensorboard_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def _restore(checkpoint: tune.Checkpoint) -> tuple[keras.Model, int]:
 def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSettings) -> None:
     """Trains one configuration for up to ``settings.max_epochs`` epochs, reporting each epoch."""
     configure_backend(cpus=_trial_cpus())
+    keras.backend.clear_session()  # an actor reused for a new trial drops the old graph
     keras.utils.set_random_seed(settings.seed)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -72,6 +74,18 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
             num_classes=(data.tasks[0].num_classes, data.tasks[1].num_classes),
         )
         epochs_done = 0
+    writer = None
+    if settings.tensorboard_dir is not None:
+        from tune_mtl.tensorboard_log import TrialWriter
+
+        trial_id = tune.get_context().get_trial_id()
+        writer = TrialWriter(
+            Path(settings.tensorboard_dir) / f"trial_{trial_id}",
+            task_names=(data.tasks[0].name, data.tasks[1].name),
+            hparams=config,
+            trial_id=trial_id,
+            new_session=epochs_done == 0,
+        )
     for epoch in range(epochs_done, settings.max_epochs):
         metrics = train_epoch(
             model,
@@ -82,6 +96,8 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
             examples_per_epoch=settings.examples_per_epoch,
             seed=settings.seed,
         )
+        if writer is not None:
+            writer.epoch(epoch + 1, metrics)
         with tempfile.TemporaryDirectory() as directory:
             model.save(Path(directory) / MODEL_FILE)
             (Path(directory) / STATE_FILE).write_text(json.dumps({"epochs": epoch + 1}))
@@ -89,3 +105,5 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
                 {**metrics, "epoch": epoch + 1},
                 checkpoint=tune.Checkpoint.from_directory(directory),
             )
+    if writer is not None:
+        writer.close()

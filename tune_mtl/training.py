@@ -87,6 +87,7 @@ def train_epoch(
         metrics["val_task1_accuracy"] + metrics["val_task2_accuracy"]
     ) / 2
     metrics["epoch_seconds"] = seconds
+    metrics["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     return metrics
 
 

@@ -36,7 +36,9 @@ def test_cifar_relabel_drops_deer_and_horse_and_renumbers() -> None:
     kept, classes, vehicle = relabel(original)
     assert kept.tolist() == [True] * 4 + [False] + [True] * 2 + [False] + [True] * 2
     assert classes.tolist() == list(range(8))
-    assert [CLASSES[c] for c in classes] == [n for n in ORIGINAL_CIFAR if n not in ("deer", "horse")]
+    assert [CLASSES[c] for c in classes] == [
+        n for n in ORIGINAL_CIFAR if n not in ("deer", "horse")
+    ]
     vehicles = {"airplane", "automobile", "ship", "truck"}
     assert vehicle.tolist() == [int(CLASSES[c] in vehicles) for c in classes]
 
@@ -92,7 +94,7 @@ def test_fashion_mnist_from_idx_files(tmp_path: Path) -> None:
     groups = {"tops": {"T-shirt/top", "Pullover", "Coat", "Shirt"},
               "footwear": {"Sandal", "Sneaker", "Ankle boot"},
               "other": {"Trouser", "Dress", "Bag"}}  # fmt: skip
-    for item, group in zip(dataset.train.task1, dataset.train.task2):
+    for item, group in zip(dataset.train.task1, dataset.train.task2, strict=True):
         assert names[item] in groups[fashion_mnist.GROUPS[group]]
 
 

@@ -82,7 +82,7 @@ def _from_keras_download() -> tuple[np.ndarray, ...]:
 
 
 def load_arrays(data_dir: Path | None = None) -> tuple[np.ndarray, ...]:
-    """Returns (train images, train items, test images, test items) from the first place that has them.
+    """Returns (train images, train items, test images, test items) from the first place found.
 
     Looked for in order: ``data_dir`` (or else ``$TUNE_MTL_DATA_DIR``), Debian's
     /usr/share/datasets/fashion-mnist, Keras's cache, then Keras's download.
