@@ -174,6 +174,19 @@ def _evaluate_front(
     return front
 
 
+def _scheduler(options: SearchOptions) -> ASHAScheduler | None:
+    if options.scheduler != "asha" or options.max_epochs == 1:
+        return None
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric=SCHEDULER_METRIC,
+        mode="max",
+        max_t=options.max_epochs,
+        grace_period=1,
+        reduction_factor=3,
+    )
+
+
 def _versions() -> dict[str, str]:
     import keras
     import optuna
@@ -283,16 +296,7 @@ def search(
         study_dir=experiment_dir,
         study_name=options.name,
     )
-    trial_scheduler = None
-    if options.scheduler == "asha" and options.max_epochs > 1:
-        trial_scheduler = ASHAScheduler(
-            time_attr="training_iteration",
-            metric=SCHEDULER_METRIC,
-            mode="max",
-            max_t=options.max_epochs,
-            grace_period=1,
-            reduction_factor=3,
-        )
+    trial_scheduler = _scheduler(options)
     task_names = (data.tasks[0].name, data.tasks[1].name)
     chance = (data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy)
     tensorboard_root = experiment_dir / tensorboard_log.TENSORBOARD_DIR
@@ -345,17 +349,7 @@ def search(
     trials_table = _trials_frame(analysis, options, params)
     echo("Evaluating the front on the test split ...")
     front = _evaluate_front(front_of(trials_table), analysis, data)
-    for row in trials_table.itertuples():
-        in_front = front["trial_id"] == row.trial_id
-        tensorboard_log.write_trial_end(
-            tensorboard_root / f"trial_{row.trial_id}",
-            status=row.status,
-            epochs=int(row.epochs),
-            task_names=task_names,
-            test_accuracies=tuple(front.loc[in_front, TEST_OBJECTIVES].iloc[0])
-            if in_front.any()
-            else None,
-        )
+    tensorboard_log.write_trial_ends(tensorboard_root, trials_table, front, task_names=task_names)
     summary = {
         **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
         "tasks": [

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 from tensorboard.plugins.hparams import api_pb2
@@ -24,6 +25,7 @@ __all__ = [
     "scalar_tags",
     "write_experiment_config",
     "write_trial_end",
+    "write_trial_ends",
     "SearchWriter",
 ]
 
@@ -137,6 +139,22 @@ def write_trial_end(
         end = hparams_summary.session_end_pb(SESSION_STATUS.get(status, api_pb2.STATUS_UNKNOWN))
         tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=epochs)
     writer.close()
+
+
+def write_trial_ends(
+    root: Path, trials: pd.DataFrame, front: pd.DataFrame, *, task_names: tuple[str, str]
+) -> None:
+    """Closes every trial's session; front members also get their test accuracies."""
+    test_accuracies = front.set_index("trial_id")[["test_task1_accuracy", "test_task2_accuracy"]]
+    for trial in trials.itertuples():
+        in_front = trial.trial_id in test_accuracies.index
+        write_trial_end(
+            root / f"trial_{trial.trial_id}",
+            status=trial.status,
+            epochs=int(trial.epochs),
+            task_names=task_names,
+            test_accuracies=tuple(test_accuracies.loc[trial.trial_id]) if in_front else None,
+        )
 
 
 class SearchWriter:
