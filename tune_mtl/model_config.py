@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 __all__ = ["ModelConfig", "PRESETS", "PARAMETERS", "model_config"]
 
@@ -70,7 +71,7 @@ def model_config(preset: str, params: Mapping[str, float | int]) -> ModelConfig:
     if unknown:
         raise ValueError(f"unknown hyperparameters {unknown}; known: {', '.join(PARAMETERS)}.")
     config = PRESETS[preset]
-    changes: dict[str, object] = {
+    changes: dict[str, Any] = {
         key: PARAMETERS[key](params[key])
         for key in ("gamma", "learning_rate", "dropout", "shared_width")
         if key in params

@@ -6,6 +6,8 @@ Neither Ray, Optuna nor Keras is imported here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 __all__ = ["pareto_mask", "hypervolume_2d", "knee_index"]
@@ -33,13 +35,14 @@ def pareto_mask(points: np.ndarray | list) -> np.ndarray:
     if len(array) == 0:
         return np.zeros(0, dtype=bool)
     unique, inverse = np.unique(array, axis=0, return_inverse=True)
+    unique_mask: np.ndarray
     if unique.shape[1] == 2:
         unique_mask = _pareto_mask_2d_unique(unique)
     else:
-        at_least = (unique[:, None, :] >= unique[None, :, :]).all(axis=2)
+        at_least = np.all(unique[:, None, :] >= unique[None, :, :], axis=2)
         # Points are unique, so `>=` everywhere between two distinct rows is domination.
         np.fill_diagonal(at_least, False)
-        unique_mask = ~at_least.any(axis=0)
+        unique_mask = ~np.any(at_least, axis=0)
     return unique_mask[inverse.reshape(-1)]
 
 
@@ -54,7 +57,7 @@ def _pareto_mask_2d_unique(points: np.ndarray) -> np.ndarray:
     return mask
 
 
-def hypervolume_2d(points: np.ndarray | list, reference: tuple[float, float] | np.ndarray) -> float:
+def hypervolume_2d(points: np.ndarray | list, reference: Sequence[float] | np.ndarray) -> float:
     """Area dominated by ``points`` and bounded below by ``reference`` (both objectives maximised).
 
     Points that do not beat the reference in both objectives add nothing. O(n log n): the front

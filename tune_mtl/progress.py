@@ -9,7 +9,13 @@ from ray.tune import Callback
 
 from tune_mtl.pareto import hypervolume_2d, pareto_mask
 
-__all__ = ["SearchProgress"]
+__all__ = ["SearchProgress", "error_line"]
+
+
+def error_line(trial: Any) -> str:
+    """The last line of a failed trial's error: the exception and its message."""
+    error = trial.get_error()
+    return str(error).strip().splitlines()[-1] if error else ""
 
 
 class SearchProgress(Callback):
@@ -40,8 +46,7 @@ class SearchProgress(Callback):
 
     def _finish(self, trial: Any, status: str, detail: str) -> None:
         self._done += 1
-        mask = pareto_mask(self._completed) if self._completed else []
-        front_size = int(sum(mask))
+        front_size = int(pareto_mask(self._completed).sum()) if self._completed else 0
         hypervolume = hypervolume_2d(self._completed, self._chance) if self._completed else 0.0
         self._echo(
             f"[{self._done}/{self._total}] trial {trial.trial_id} {status} {detail}"
@@ -62,5 +67,4 @@ class SearchProgress(Callback):
         self._finish(trial, status, f"{text}  ({epochs} epochs, {seconds:.0f} s)")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        error = trial.get_error()
-        self._finish(trial, "failed", str(error).strip().splitlines()[-1] if error else "")
+        self._finish(trial, "failed", error_line(trial))

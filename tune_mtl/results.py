@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def front_of(trials: pd.DataFrame) -> pd.DataFrame:
     return front
 
 
-def hypervolume_of(front: pd.DataFrame, columns: list[str], reference: list[float]) -> float:
+def hypervolume_of(front: pd.DataFrame, columns: list[str], reference: Sequence[float]) -> float:
     """Hypervolume of ``front`` on two accuracy columns; reference is chance accuracy per task."""
     points = front[columns].to_numpy(dtype=float)
     return hypervolume_2d(points[~np.isnan(points).any(axis=1)], reference)

@@ -26,7 +26,7 @@ from tune_mtl import __version__
 from tune_mtl.data import DATASETS, Dataset, load_dataset
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.model_config import PRESETS
-from tune_mtl.progress import SearchProgress
+from tune_mtl.progress import SearchProgress, error_line
 from tune_mtl.results import (
     TEST_OBJECTIVES,
     VAL_OBJECTIVES,
@@ -124,18 +124,13 @@ def _trial_status(trial: Any, max_epochs: int) -> str:
     return trial.status.lower()
 
 
-def _error_line(trial: Any) -> str:
-    error = trial.get_error() if trial.status == "ERROR" else None
-    return str(error).strip().splitlines()[-1] if error else ""
-
-
 def _trials_frame(
     analysis: tune.ExperimentAnalysis, options: SearchOptions, params: list[str]
 ) -> pd.DataFrame:
     rows = []
     for trial in analysis.trials:
         last = trial.last_result
-        history = analysis.trial_dataframes.get(trial.trial_id)
+        history = analysis.trial_dataframes.get(trial.trial_id, pd.DataFrame())
         row: dict[str, Any] = {
             "trial_id": trial.trial_id,
             "status": _trial_status(trial, options.max_epochs),
@@ -144,11 +139,10 @@ def _trials_frame(
         row["epochs"] = last.get("training_iteration", 0)
         for column in VAL_OBJECTIVES:
             row[column] = last.get(column, np.nan)
-            has_history = history is not None and column in history
-            row[f"best_{column}"] = history[column].max() if has_history else np.nan
+            row[f"best_{column}"] = history[column].max() if column in history else np.nan
         row["seconds"] = last.get("time_total_s", np.nan)
         row["node_ip"] = last.get("node_ip", "")
-        row["error"] = _error_line(trial)
+        row["error"] = error_line(trial)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -165,7 +159,12 @@ def _evaluate_front(
     trials = {trial.trial_id: trial for trial in analysis.trials}
     accuracies = []
     for trial_id in front["trial_id"]:
-        with trials[trial_id].checkpoint.as_directory() as directory:
+        checkpoint = trials[trial_id].checkpoint
+        if checkpoint is None:
+            raise TuneMtlError(
+                f"trial {trial_id} completed but left no checkpoint in {trials[trial_id].path}."
+            )
+        with checkpoint.as_directory() as directory:
             model = keras.models.load_model(Path(directory) / MODEL_FILE)
         accuracies.append(evaluate_accuracies(model, dataset.test))
         keras.backend.clear_session()
@@ -183,7 +182,7 @@ def _scheduler(options: SearchOptions) -> ASHAScheduler | None:
         mode="max",
         max_t=options.max_epochs,
         grace_period=1,
-        reduction_factor=3,
+        reduction_factor=4,
     )
 
 

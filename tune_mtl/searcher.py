@@ -77,6 +77,8 @@ class TruthfulOptunaSearch(OptunaSearch):
             super().on_trial_complete(trial_id, result, error)
             return
         state = TrialState.FAIL if error else TrialState.PRUNED
+        if self._ot_study is None:
+            raise RuntimeError("the Optuna study is not set up; pass space, metric and mode.")
         self._ot_study.tell(self._ot_trials[trial_id], state=state)
         self._completed_trials.add(trial_id)
 

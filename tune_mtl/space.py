@@ -56,8 +56,8 @@ class Distribution:
     """One searched hyperparameter: a range (uniform, loguniform, int) or a list (choice, grid)."""
 
     kind: str
-    low: float | None = None
-    high: float | None = None
+    low: float = 0.0
+    high: float = 0.0
     log: bool = False
     step: int = 1
     values: tuple[Any, ...] = ()
