@@ -86,7 +86,10 @@ def drive(
 
 def trade_off_curves(count: int, *, seed: int) -> list[Curve]:
     rng = np.random.default_rng(seed)
-    return [Curve(float(g), float(q)) for g, q in zip(rng.random(count), rng.uniform(0.6, 1, count))]
+    return [
+        Curve(float(g), float(q))
+        for g, q in zip(rng.random(count), rng.uniform(0.6, 1, count), strict=True)
+    ]
 
 
 def mo_asha(**kwargs: float) -> MOASHAScheduler:
@@ -104,11 +107,23 @@ def test_rungs_are_grace_times_powers_of_eta_below_max_t() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"metric": "val_task1_accuracy", "mode": "max"}, "two or more metrics, but got metric='val_task1_accuracy'"),
-        ({"metric": METRICS, "mode": ["max"]}, "one 'max' or 'min' per metric, but got mode=\\['max'\\]"),
+        (
+            {"metric": "val_task1_accuracy", "mode": "max"},
+            "two or more metrics, but got metric='val_task1_accuracy'",
+        ),
+        (
+            {"metric": METRICS, "mode": ["max"]},
+            "one 'max' or 'min' per metric, but got mode=\\['max'\\]",
+        ),
         ({"metric": METRICS, "mode": ["max", "up"]}, "'max' or 'min', but got \\['max', 'up'\\]"),
-        ({"metric": METRICS, "mode": ["max"] * 2, "grace_period": 5, "max_t": 4}, "grace_period=5, max_t=4"),
-        ({"metric": METRICS, "mode": ["max"] * 2, "reduction_factor": 1}, "reduction_factor must be > 1, but got 1"),
+        (
+            {"metric": METRICS, "mode": ["max"] * 2, "grace_period": 5, "max_t": 4},
+            "grace_period=5, max_t=4",
+        ),
+        (
+            {"metric": METRICS, "mode": ["max"] * 2, "reduction_factor": 1},
+            "reduction_factor must be > 1, but got 1",
+        ),
     ],
 )
 def test_bad_settings_are_one_line_naming_the_value(kwargs: dict, message: str) -> None:
@@ -128,11 +143,15 @@ def test_decisions_replay_the_pure_rule_and_stopped_trials_keep_their_budget() -
             point = [call.result[name] for name in METRICS]
             expected = "STOP" if epoch == 27 else "CONTINUE"
             if epoch in rungs:
-                if not continues_at_rung(np.array(rungs[epoch]).reshape(-1, 2), point, reduction_factor=3):
+                if not continues_at_rung(
+                    np.array(rungs[epoch]).reshape(-1, 2), point, reduction_factor=3
+                ):
                     expected = "STOP"
                 rungs[epoch].append(point)
             assert call.decision == expected, (seed, call)
-        stopped = {c.trial_id: c.result["training_iteration"] for c in calls if c.decision == "STOP"}
+        stopped = {
+            c.trial_id: c.result["training_iteration"] for c in calls if c.decision == "STOP"
+        }
         assert scheduler.stopped_at == {t: e for t, e in stopped.items() if e < 27}
         assert {t: e for t, e in epochs.items() if e < 27} == scheduler.stopped_at
         assert 0 < len(scheduler.stopped_at) < len(curves)
@@ -142,12 +161,20 @@ def test_decisions_replay_the_pure_rule_and_stopped_trials_keep_their_budget() -
 def test_never_stops_the_best_trial_on_either_task_where_asha_on_the_mean_does() -> None:
     """The ends of the front are what a scalar loses; ASHA on the mean stops them, MO-ASHA not."""
     rng = np.random.default_rng(0)
-    middle = [Curve(float(g), float(q)) for g, q in zip(rng.uniform(0.3, 0.7, 10), rng.uniform(0.85, 1, 10))]
+    middle = [
+        Curve(float(g), float(q))
+        for g, q in zip(rng.uniform(0.3, 0.7, 10), rng.uniform(0.85, 1, 10), strict=True)
+    ]
     curves = [*middle, Curve(1.0, quality=1.0), Curve(0.0, quality=1.0)]  # the ends arrive last
     ends = {"t010", "t011"}
-    assert all(c.result(27)["val_mean_accuracy"] > curves[10].result(27)["val_mean_accuracy"] for c in middle)
+    assert all(
+        c.result(27)["val_mean_accuracy"] > curves[10].result(27)["val_mean_accuracy"]
+        for c in middle
+    )
 
-    asha = ASHAScheduler(metric="val_mean_accuracy", mode="max", max_t=27, grace_period=1, reduction_factor=3)
+    asha = ASHAScheduler(
+        metric="val_mean_accuracy", mode="max", max_t=27, grace_period=1, reduction_factor=3
+    )
     asha_epochs, _ = drive(asha, curves, max_t=27)
     assert any(asha_epochs[t] < 27 for t in ends)
 
@@ -167,11 +194,16 @@ def test_a_non_dominated_result_goes_on_while_the_rung_is_young() -> None:
     assert scheduler.on_trial_result(None, StubTrial("t9"), dominated) == "STOP"
     assert scheduler.stopped_at == {"t9": 1}
     # A trial is judged once per rung: its next result before rung 4 goes on.
-    assert scheduler.on_trial_result(None, StubTrial("t0"), {**dominated, "training_iteration": 2}) == "CONTINUE"
+    assert (
+        scheduler.on_trial_result(None, StubTrial("t0"), {**dominated, "training_iteration": 2})
+        == "CONTINUE"
+    )
 
 
 def test_min_mode_ranks_losses_like_negated_accuracies() -> None:
-    scheduler = MOASHAScheduler(metric=["loss1", "loss2"], mode=["min", "min"], max_t=9, reduction_factor=3)
+    scheduler = MOASHAScheduler(
+        metric=["loss1", "loss2"], mode=["min", "min"], max_t=9, reduction_factor=3
+    )
     first = {"training_iteration": 1, "loss1": 0.5, "loss2": 0.5}
     worse = {"training_iteration": 1, "loss1": 0.6, "loss2": 0.5}
     better = {"training_iteration": 1, "loss1": 0.4, "loss2": 0.5}
@@ -187,13 +219,16 @@ def test_max_t_ends_a_trial_without_counting_it_as_stopped_early() -> None:
     assert scheduler.stopped_at == {}
 
 
-def test_nan_stops_the_trial_without_recording_it_and_a_missing_metric_is_an_error() -> None:
+def test_nan_or_inf_stops_the_trial_unrecorded_and_a_missing_metric_is_an_error() -> None:
     scheduler = mo_asha()
     nan = {"training_iteration": 1, METRICS[0]: float("nan"), METRICS[1]: 0.5}
     assert scheduler.on_trial_result(None, StubTrial("a"), nan) == "STOP"
-    assert scheduler.stopped_at == {"a": 1}
+    infinite = {**nan, METRICS[0]: float("inf")}
+    assert scheduler.on_trial_result(None, StubTrial("i"), infinite) == "STOP"
+    assert scheduler.stopped_at == {"a": 1, "i": 1}
     assert all(len(recorded) == 0 for _, recorded in scheduler._rungs)
-    assert scheduler.on_trial_result(None, StubTrial("b"), {"epoch": 1}) == "CONTINUE"  # no progress
+    no_progress = {"epoch": 1}
+    assert scheduler.on_trial_result(None, StubTrial("b"), no_progress) == "CONTINUE"
     with pytest.raises(ValueError, match="the result lacks \\['val_task2_accuracy'\\]"):
         scheduler.on_trial_result(None, StubTrial("c"), {"training_iteration": 1, METRICS[0]: 0.5})
 
@@ -206,7 +241,9 @@ def test_a_trial_ending_on_its_own_is_recorded_for_later_ones() -> None:
     assert scheduler.on_trial_result(None, StubTrial("b"), worse) == "STOP"
 
 
-def test_tune_cannot_override_the_metrics_and_state_survives_save_and_restore(tmp_path: Path) -> None:
+def test_tune_cannot_override_the_metrics_and_state_survives_save_and_restore(
+    tmp_path: Path,
+) -> None:
     scheduler = mo_asha()
     assert scheduler.set_search_properties(None, None)
     assert not scheduler.set_search_properties("val_mean_accuracy", "max")

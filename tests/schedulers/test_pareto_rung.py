@@ -16,7 +16,7 @@ from tune_mtl.schedulers.pareto_rung import (
     rung_positions,
 )
 
-SEEDS = range(300)
+SEEDS = range(200)
 
 
 def dominates(a: np.ndarray, b: np.ndarray) -> bool:
@@ -45,7 +45,7 @@ def brute_crowding(front: np.ndarray) -> np.ndarray:
         ordered = sorted(distinct, key=lambda p: p[objective])
         low, high = ordered[0][objective], ordered[-1][objective]
         score[ordered[0]] = score[ordered[-1]] = math.inf
-        for before, point, after in zip(ordered, ordered[1:], ordered[2:]):
+        for before, point, after in zip(ordered, ordered[1:], ordered[2:], strict=False):
             if high > low:
                 score[point] += (after[objective] - before[objective]) / (high - low)
     return np.array([score[tuple(p)] for p in front])
@@ -74,7 +74,9 @@ def random_rung(seed: int, *, objectives: int = 2) -> np.ndarray:
     levels = int(rng.choice([3, 6, 20, 1000]))
     points = np.round(rng.random((n, objectives)) * levels) / levels
     if seed % 3 == 0:  # correlated tasks, as real accuracies are: many small fronts
-        points[:, 1] = np.clip(points[:, 0] + np.round(rng.normal(0, 0.1, n) * levels) / levels, 0, 1)
+        points[:, 1] = np.clip(
+            points[:, 0] + np.round(rng.normal(0, 0.1, n) * levels) / levels, 0, 1
+        )
     if seed % 5 == 0 and n > 1:  # exact copies of other rows
         points[rng.integers(0, n, n // 2)] = points[rng.integers(0, n, n // 2)]
     return points
@@ -100,8 +102,10 @@ def test_ranks_handle_empty_ties_and_duplicates() -> None:
 def test_points_are_checked() -> None:
     with pytest.raises(ValueError, match=r"shape \(n, n_objectives >= 2\), but got \(3,\)"):
         nondominated_ranks([1, 2, 3])
-    with pytest.raises(ValueError, match="must not contain NaN"):
+    with pytest.raises(ValueError, match="must be finite, but got NaN or inf"):
         continues_at_rung([[0.1, 0.2]], [np.nan, 0.3], reduction_factor=4)
+    with pytest.raises(ValueError, match="must be finite, but got NaN or inf"):
+        nondominated_ranks([[0.1, np.inf]])
     with pytest.raises(ValueError, match="reduction_factor must be > 1, but got 1"):
         continues_at_rung([[0.1, 0.2]], [0.1, 0.3], reduction_factor=1)
 
@@ -111,7 +115,9 @@ def test_crowding_distance_matches_brute_force(objectives: int) -> None:
     for seed in SEEDS:
         points = random_rung(seed, objectives=objectives)
         front = points[nondominated_ranks(points) == 0]
-        np.testing.assert_allclose(crowding_distance(front), brute_crowding(front), err_msg=f"seed {seed}")
+        np.testing.assert_allclose(
+            crowding_distance(front), brute_crowding(front), err_msg=f"seed {seed}"
+        )
 
 
 def test_crowding_keeps_both_ends_and_shares_scores_between_duplicates() -> None:
@@ -152,13 +158,13 @@ def test_a_non_dominated_result_goes_on_while_the_rung_has_fewer_than_eta() -> N
     for seed in SEEDS:
         rng = np.random.default_rng(seed)
         eta = int(rng.integers(2, 6))
-        points = random_rung(seed)[: eta]
+        points = random_rung(seed)[:eta]
         for index in range(len(points)):
             others = np.delete(points, index, axis=0)
             if len(others) < eta and not any(dominates(o, points[index]) for o in others):
                 assert continues_at_rung(others, points[index], reduction_factor=eta)
                 checked += 1
-    assert checked > 300
+    assert checked > 200
 
 
 def test_a_result_dominating_every_other_always_goes_on() -> None:
@@ -191,10 +197,10 @@ def test_one_objective_tied_is_still_domination() -> None:
 
 
 def test_decision_for_1000_results_is_fast() -> None:
-    """Well under 1 ms is the target (about 0.3 ms on a 2-core VM); 20 ms keeps a noisy CI green."""
+    """The target is well under 1 ms (median 0.47 ms measured on a shared 2-core VM, see
+    `continues_at_rung`); the bound of 20 ms only catches a lost O(n log n), on any machine."""
     rng = np.random.default_rng(0)
-    task1 = rng.random(1000)
-    recorded = np.column_stack([task1, np.clip(task1 + rng.normal(0, 0.2, 1000), 0, 1)])
+    recorded = rng.random((1000, 2))  # independent tasks: the most results left to rank
     results = recorded[rng.integers(0, 1000, 50)] + rng.normal(0, 0.02, (50, 2))
     timings = []
     for result in results:
@@ -202,3 +208,15 @@ def test_decision_for_1000_results_is_fast() -> None:
         continues_at_rung(recorded, result, reduction_factor=4)
         timings.append(time.perf_counter() - started)
     assert np.median(timings) < 0.020
+
+
+def test_the_best_result_on_either_task_always_goes_on() -> None:
+    """The ends of the front: crowding distance is what keeps them where a scalar would not."""
+    for seed in SEEDS:
+        points = random_rung(seed)
+        for objective in (0, 1):
+            other = 1 - objective
+            best = np.lexsort((points[:, other], points[:, objective]))[-1]  # ties: the other task
+            others = np.delete(points, best, axis=0)
+            for eta in (2, 3, 4):
+                assert continues_at_rung(others, points[best], reduction_factor=eta), f"seed {seed}"

@@ -1,4 +1,4 @@
-"""MO-ASHA: asynchronous successive halving that ranks trials on the Pareto front of several metrics.
+"""MO-ASHA: asynchronous successive halving that ranks trials on the Pareto front of metrics.
 
 Ray Tune's `AsyncHyperBandScheduler` ranks a trial on one number; a multi-task trial ranked on a
 scalar such as the mean accuracy loses the ends of the front, the trials best at one task. This
@@ -33,11 +33,12 @@ class MOASHAScheduler(FIFOScheduler):
         mode: ``"max"`` or ``"min"`` for each metric.
         time_attr: a reported, increasing measure of progress; rungs and ``max_t`` are in it.
         max_t: a trial is stopped once ``time_attr`` reaches it (it has finished its budget).
-        grace_period: the first rung; no trial is stopped before it.
+        grace_period: the first rung; no trial is stopped on its rank before it.
         reduction_factor: eta; about 1/eta of the trials reaching a rung go on.
 
     Every trial stopped before ``max_t`` is kept in `stopped_at` with the ``time_attr`` it had
-    then (its budget). A result with a NaN metric stops the trial and is not recorded at a rung.
+    then (its budget). A result with a NaN or infinite metric stops the trial and is not recorded
+    at a rung.
     """
 
     def __init__(
@@ -62,7 +63,9 @@ class MOASHAScheduler(FIFOScheduler):
         if any(m not in ("max", "min") for m in mode):
             raise ValueError(f"each mode must be 'max' or 'min', but got {list(mode)}.")
         if not 0 < grace_period <= max_t:
-            raise ValueError(f"0 < grace_period <= max_t must hold, but got {grace_period=}, {max_t=}.")
+            raise ValueError(
+                f"0 < grace_period <= max_t must hold, but got {grace_period=}, {max_t=}."
+            )
         if not reduction_factor > 1:
             raise ValueError(f"reduction_factor must be > 1, but got {reduction_factor}.")
         super().__init__()
@@ -114,7 +117,7 @@ class MOASHAScheduler(FIFOScheduler):
         if progress >= self._max_t:
             return TrialScheduler.STOP
         point = self._point(result)
-        if np.isnan(point).any():
+        if not np.isfinite(point).all():
             return self._stop(trial, progress)
         rung = self._rung_to_record(trial, progress)
         if rung is None:
@@ -133,7 +136,7 @@ class MOASHAScheduler(FIFOScheduler):
             return
         point = self._point(result)
         rung = self._rung_to_record(trial, result[self._time_attr])
-        if rung is not None and not np.isnan(point).any():
+        if rung is not None and np.isfinite(point).all():
             rung[trial.trial_id] = point
 
     def debug_string(self) -> str:
@@ -167,4 +170,3 @@ class MOASHAScheduler(FIFOScheduler):
     def _stop(self, trial: Trial, progress: float) -> str:
         self._stopped_at[trial.trial_id] = progress
         return TrialScheduler.STOP
-
