@@ -7,12 +7,14 @@ or Ray; they load with the first function that needs them.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 __all__ = [
     "search",
+    "resume",
     "load_results",
     "SearchResult",
     "load_dataset",
@@ -20,22 +22,24 @@ __all__ = [
     "hypervolume_2d",
     "knee_index",
     "TuneMtlError",
+    "SearchInterrupted",
 ]
 
-from tune_mtl.errors import TuneMtlError
+from tune_mtl.errors import SearchInterrupted, TuneMtlError
 from tune_mtl.pareto import hypervolume_2d, knee_index, pareto_mask
 from tune_mtl.results import SearchResult, load_results
 
 if TYPE_CHECKING:
     from tune_mtl.data import load_dataset
-    from tune_mtl.search import search
+    from tune_mtl.search import resume, search
 
 
 def __getattr__(name: str) -> Any:
-    if name == "search":
-        from tune_mtl.search import search
-
-        return search
+    if name in ("search", "resume"):
+        module = importlib.import_module("tune_mtl.search")
+        # Importing the module binds its name here; the function takes that name back.
+        globals().update(search=module.search, resume=module.resume)
+        return globals()[name]
     if name == "load_dataset":
         from tune_mtl.data import load_dataset
 

@@ -24,6 +24,7 @@ __all__ = [
     "front_of",
     "load_results",
     "write_results",
+    "write_atomically",
     "format_front",
     "hypervolume_of",
     "VAL_OBJECTIVES",
@@ -72,7 +73,8 @@ def hypervolume_of(front: pd.DataFrame, columns: list[str], reference: Sequence[
     return hypervolume_2d(points[~np.isnan(points).any(axis=1)], reference)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file and a rename: whole or not at all."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(handle, "w") as stream:
         stream.write(text)
@@ -84,9 +86,9 @@ def write_results(
 ) -> SearchResult:
     """Writes the three result files into ``directory``; each appears whole or not at all."""
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomically(directory / TRIALS_FILE, trials.to_csv(index=False))
-    _write_atomically(directory / PARETO_FILE, pareto.to_csv(index=False))
-    _write_atomically(directory / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_atomically(directory / TRIALS_FILE, trials.to_csv(index=False))
+    write_atomically(directory / PARETO_FILE, pareto.to_csv(index=False))
+    write_atomically(directory / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return SearchResult(directory, trials, pareto, summary)
 
 
