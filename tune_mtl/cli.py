@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from click.core import ParameterSource
 from typer.exceptions import Abort, Exit, TyperException
 
 from tune_mtl.errors import SearchInterrupted, TuneMtlError
@@ -108,7 +107,7 @@ def search_command(
             f"--{name.replace('_', '-')}"
             for name in context.params
             if name not in ("resume", "address")
-            and context.get_parameter_source(name) == ParameterSource.COMMANDLINE
+            and getattr(context.get_parameter_source(name), "name", "") == "COMMANDLINE"
         ]
         if given:
             raise TuneMtlError(

@@ -103,7 +103,7 @@ class TruthfulOptunaSearch(OptunaSearch):
         if self._ot_study is None:
             return
         known = {trial.number for trial in self._ot_trials.values()}
-        for trial in self._ot_study.get_trials(deep=False, states=(TrialState.RUNNING,)):
+        for trial in self._ot_study.get_trials(states=(TrialState.RUNNING,)):
             if trial.number not in known:
                 self._ot_study.tell(trial.number, state=TrialState.FAIL)
 
