@@ -26,7 +26,7 @@ from tune_mtl import __version__
 from tune_mtl.data import DATASETS, Dataset, load_dataset
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.model_config import PRESETS
-from tune_mtl.progress import SearchProgress, error_line
+from tune_mtl.progress import LiveBlock, SearchProgress, error_line
 from tune_mtl.results import (
     TEST_OBJECTIVES,
     VAL_OBJECTIVES,
@@ -220,11 +220,17 @@ def search(
     seed: int = 0,
     data_dir: str | Path | None = None,
     echo: Callable[[str], Any] = print,
+    live: bool | None = None,
+    verbose: bool = False,
 ) -> SearchResult:
     """Runs a multi-objective search and writes trials.csv, pareto.csv and summary.json.
 
     Arguments left as None come from the search-space file, then from the defaults. Trials run on
     the Ray cluster in ``RAY_ADDRESS`` if set, else on a local one bound to loopback.
+
+    Progress goes to ``echo``, one line per set-up step and per finished trial. ``live`` adds a
+    block redrawn in place on standard output; by default it is on when standard output is a
+    terminal and ``verbose`` is off. ``verbose`` prints Ray Tune's own status table as well.
 
     Returns:
         The trials and the Pareto front (validation accuracies, with test accuracies) as DataFrames.
@@ -263,14 +269,22 @@ def search(
     from tune_mtl.trainable import TrialData, TrialSettings, train_trial
 
     echo(f"Loading {options.dataset} ...")
+    step_started = time.perf_counter()
     data = load_dataset(options.dataset, data_dir=options.data_dir, seed=options.seed)
     echo(
         f"  {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test images; "
         f"tasks {data.tasks[0].name} ({data.tasks[0].num_classes} classes) and "
-        f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes)"
+        f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes) "
+        f"({time.perf_counter() - step_started:.1f} s)"
     )
-    echo("Starting Ray ...")
+    echo("Starting Ray ..." if not os.environ.get("RAY_ADDRESS") else "Connecting to Ray ...")
+    step_started = time.perf_counter()
     _start_ray()
+    resources = ray.cluster_resources()
+    echo(
+        f"  {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs "
+        f"({time.perf_counter() - step_started:.1f} s)"
+    )
 
     settings = TrialSettings(
         model=options.model,
@@ -306,7 +320,10 @@ def search(
         task_names=task_names,
     )
     search_curves = tensorboard_log.SearchWriter(tensorboard_root / "search")
+    if live is None:
+        live = sys.stdout.isatty() and not verbose
     progress = SearchProgress(
+        live=LiveBlock(sys.stdout) if live else None,
         total=options.trials,
         max_epochs=options.max_epochs,
         task_names=task_names,
@@ -332,7 +349,7 @@ def search(
         run_config=tune.RunConfig(
             name=options.name,
             storage_path=str(options.results),
-            verbose=0,
+            verbose=2 if verbose else 0,
             callbacks=[progress, CSVLoggerCallback(), JsonLoggerCallback()],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
