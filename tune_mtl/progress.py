@@ -6,7 +6,7 @@ Every finished trial prints one line that scripts can parse (``PROGRESS_LINE`` m
 | front 1, val hypervolume 0.5068 | elapsed 0:02:10, ETA 0:34:40
 
 On a terminal, a compact block under those lines is redrawn in place as trials report epochs:
-trials finished, running and failed of the total, elapsed time and ETA, the best validation
+trials finished, running, pending and failed of the total, elapsed time and ETA, the best validation
 accuracy of each task so far, and the front's size and validation hypervolume.
 """
 
@@ -108,6 +108,7 @@ class SearchProgress(Callback):
         self._last_refresh = -float("inf")
         self._counts = {"completed": 0, "stopped": 0, "failed": 0}
         self._running: set[str] = set()
+        self._pending = 0  # created, waiting for a worker or still starting one
         self._best: list[tuple[float, str] | None] = [None, None]
         self._completed: list[tuple[float, float]] = []
 
@@ -140,9 +141,9 @@ class SearchProgress(Callback):
         )
         front_size, hypervolume = self._front()
         return [
-            f"Trials   {self.finished} of {self._total} finished ({counts['completed']} completed, "
-            f"{counts['stopped']} stopped, {counts['failed']} failed), "
-            f"{len(self._running)} running",
+            f"Trials   {self.finished} of {self._total} done: {counts['completed']} completed, "
+            f"{counts['stopped']} stopped, {counts['failed']} failed; "
+            f"{len(self._running)} running, {self._pending} pending",
             f"Time     {elapsed} elapsed, ETA {eta}",
             f"Best val {best}",
             f"Front    {front_size} trials, val hypervolume {hypervolume:.4f}",
@@ -195,6 +196,7 @@ class SearchProgress(Callback):
         self._refresh()
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self._pending = sum(trial.status == "PENDING" for trial in trials)
         self._refresh()  # the elapsed time ticks on while every trial is mid-epoch
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

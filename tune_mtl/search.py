@@ -107,7 +107,10 @@ def _start_ray() -> None:
         ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env_vars})
         return
     node_ip = LOOPBACK_NODE_IP if sys.platform.startswith("linux") else "127.0.0.1"
+    # "local": a new instance of our own. Without it Ray joins the instance another search on this
+    # machine started (it records its address in /tmp/ray), and hangs when that one ends.
     ray.init(
+        address="local",
         include_dashboard=False,
         log_to_driver=False,
         _node_ip_address=node_ip,
@@ -281,8 +284,9 @@ def search(
     step_started = time.perf_counter()
     _start_ray()
     resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
     echo(
-        f"  {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs "
+        f"  {cpus:g} CPU{'s' * (cpus != 1)}, {gpus:g} GPU{'s' * (gpus != 1)} "
         f"({time.perf_counter() - step_started:.1f} s)"
     )
 
