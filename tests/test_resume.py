@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import CLI, cli_env, run_cli
+from tune_mtl.progress import PROGRESS_LINE
 
 TRIALS, EPOCHS = 5, 4
 FINISHED_LINE = re.compile(r"^\[(\d+)/\d+\] trial (\w+) ")
@@ -50,6 +51,12 @@ def _check_resumed(experiment: Path, finished_before: list[str]) -> None:
     done = run_cli("search", "--resume", str(experiment), cwd=experiment.parent)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Resuming {experiment}" in done.stdout
+    # Progress goes on counting from the trials that had ended, up to the total.
+    lines = [match for line in done.stdout.splitlines() if (match := PROGRESS_LINE.match(line))]
+    assert [int(match["done"]) for match in lines] == list(
+        range(TRIALS - len(lines) + 1, TRIALS + 1)
+    )
+    assert not {match["trial_id"] for match in lines} & set(finished_before)
     trials = pd.read_csv(experiment / "trials.csv")
     assert len(trials) == TRIALS and trials["trial_id"].is_unique
     assert set(finished_before) <= set(trials["trial_id"])

@@ -1,8 +1,10 @@
 """tune-mtl: multi-objective hyperparameter search for multi-task Keras models.
 
 ``tune_mtl.search(...)`` runs a search on Ray Tune with Optuna and returns a `SearchResult` whose
-``trials`` and ``pareto`` are pandas DataFrames. Importing this package does not import TensorFlow
-or Ray; they load with the first function that needs them.
+``trials`` and ``pareto`` are pandas DataFrames. ``tune_mtl.report(path)`` writes its HTML report
+and ``tune_mtl.export_model(path, knee=True, out="model.keras")`` copies a chosen model out.
+Importing this package does not import TensorFlow or Ray; they load with the first function that
+needs them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ __all__ = [
     "resume",
     "load_results",
     "SearchResult",
+    "format_front",
+    "report",
+    "Report",
+    "export_model",
+    "ExportedModel",
     "load_dataset",
     "pareto_mask",
     "hypervolume_2d",
@@ -27,21 +34,31 @@ __all__ = [
 
 from tune_mtl.errors import SearchInterrupted, TuneMtlError
 from tune_mtl.pareto import hypervolume_2d, knee_index, pareto_mask
-from tune_mtl.results import SearchResult, load_results
+from tune_mtl.results import SearchResult, format_front, load_results
 
 if TYPE_CHECKING:
     from tune_mtl.data import load_dataset
+    from tune_mtl.export import ExportedModel, export_model
+    from tune_mtl.report import Report, report
     from tune_mtl.search import resume, search
+
+# Loaded on first use: TensorFlow, Ray, Optuna and matplotlib take seconds to import.
+_LAZY = {
+    "search": "tune_mtl.search",
+    "resume": "tune_mtl.search",
+    "load_dataset": "tune_mtl.data",
+    "report": "tune_mtl.report",
+    "Report": "tune_mtl.report",
+    "export_model": "tune_mtl.export",
+    "ExportedModel": "tune_mtl.export",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("search", "resume"):
-        module = importlib.import_module("tune_mtl.search")
-        # Importing the module binds its name here; the function takes that name back.
-        globals().update(search=module.search, resume=module.resume)
-        return globals()[name]
-    if name == "load_dataset":
-        from tune_mtl.data import load_dataset
-
-        return load_dataset
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        # Importing tune_mtl.search or tune_mtl.report binds the module's name here; the
+        # function of the same name takes it back.
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'tune_mtl' has no attribute {name!r}")

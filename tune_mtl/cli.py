@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -95,6 +96,9 @@ def search_command(
         Optional[Path],
         typer.Option(help="Continue the interrupted search in this folder (results/NAME)."),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Print Ray Tune's own status table as well.")
+    ] = False,
 ) -> None:
     """Search gamma, widths and learning rate; print and save the Pareto front of both tasks."""
     from tune_mtl.results import format_front
@@ -122,20 +126,68 @@ def search_command(
             concurrency=concurrency, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
             sampler=sampler, scheduler=scheduler, results=results, name=name, seed=seed,
             data_dir=data_dir, model=model, address=address, storage_path=storage_path,
-            max_failures=max_failures, echo=echo,
+            max_failures=max_failures, echo=echo, verbose=verbose,
         )  # fmt: skip
     typer.echo(format_front(result))
     typer.echo(f"Results: {result.path} (trials.csv, pareto.csv, summary.json)")
 
 
+class FrontFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
 @app.command("pareto")
 def pareto_command(
     experiment: Annotated[Path, typer.Argument(help="A search's folder, e.g. results/NAME.")],
+    format: Annotated[
+        FrontFormat,
+        typer.Option(help="table for people; csv or json (a list of rows) for scripts."),
+    ] = FrontFormat.table,
 ) -> None:
     """Print the Pareto front of a finished search from its files."""
     from tune_mtl.results import format_front, load_results
 
-    typer.echo(format_front(load_results(experiment)))
+    typer.echo(format_front(load_results(experiment), format=format.value))
+
+
+@app.command("report")
+def report_command(
+    experiment: Annotated[Path, typer.Argument(help="A search's folder, e.g. results/NAME.")],
+    out: Annotated[
+        Optional[Path], typer.Option(help="Folder for the page and PNGs [default: NAME/report].")
+    ] = None,
+    embed: Annotated[
+        bool, typer.Option("--embed", help="Put the images inside index.html as well.")
+    ] = False,
+) -> None:
+    """Write an HTML report with PNGs: the front, curves, hypervolume, importance, front table."""
+    from tune_mtl.report import report
+
+    written = report(experiment, out=out, embed_images=embed)
+    for section, note in written.notes.items():
+        typer.echo(f"{section}: {note}")
+    typer.echo(f"Report: {written.index} ({len(written.figures)} figures)")
+
+
+@app.command("export")
+def export_command(
+    experiment: Annotated[Path, typer.Argument(help="A search's folder, e.g. results/NAME.")],
+    out: Annotated[Path, typer.Option(help="The .keras file to write; a .json sidecar beside it.")],
+    knee: Annotated[bool, typer.Option("--knee", help="Export the front's knee trial.")] = False,
+    trial: Annotated[
+        Optional[str], typer.Option(help="Export this trial (an ID from trials.csv).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing files at --out.")
+    ] = False,
+) -> None:
+    """Copy a trial's model out as a .keras file, with its config, classes and accuracies."""
+    from tune_mtl.export import describe, export_model
+
+    exported = export_model(experiment, out=out, trial_id=trial, knee=knee, overwrite=overwrite)
+    typer.echo(describe(exported))
 
 
 @app.command("tensorboard")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -27,7 +28,7 @@ from tune_mtl.cluster import Storage, check_storage_shared, connect, resolve_sto
 from tune_mtl.data import DATASETS, Dataset, load_dataset
 from tune_mtl.errors import SearchInterrupted, TuneMtlError
 from tune_mtl.model_config import PRESETS
-from tune_mtl.progress import SearchProgress, error_line
+from tune_mtl.progress import LiveBlock, SearchProgress, error_line
 from tune_mtl.results import (
     SUMMARY_FILE,
     TEST_OBJECTIVES,
@@ -231,10 +232,16 @@ def search(
     storage_path: str | None = None,
     max_failures: int = 2,
     echo: Callable[[str], Any] = print,
+    live: bool | None = None,
+    verbose: bool = False,
 ) -> SearchResult:
     """Runs a multi-objective search and writes trials.csv, pareto.csv and summary.json.
 
     Arguments left as None come from the search-space file, then from the defaults.
+
+    Progress goes to ``echo``, one line per set-up step and per finished trial. ``live`` adds a
+    block redrawn in place on standard output; by default it is on when standard output is a
+    terminal and ``verbose`` is off. ``verbose`` prints Ray Tune's own status table as well.
 
     Args:
         address: the Ray cluster to run on (``auto``, ``HOST:PORT`` or ``ray://HOST:10001``);
@@ -285,7 +292,10 @@ def search(
     data = _prepare(options, storage, address=address, echo=echo)
     experiment_dir.mkdir(parents=True)
     write_atomically(experiment_dir / SEARCH_FILE, options.to_json())
-    return _run(options, storage, space_file, data, resuming=False, echo=echo)
+    if live is None:
+        live = sys.stdout.isatty() and not verbose
+    display = {"live": live, "verbose": verbose}
+    return _run(options, storage, space_file, data, echo=echo, new=display)
 
 
 def resume(
@@ -295,6 +305,7 @@ def resume(
 
     Finished trials are kept, interrupted and errored ones resume from their last checkpoint, the
     Optuna study goes on, and the search ends with the number of trials it was started with.
+    Progress is shown as the search was started to show it (``live``, ``verbose``).
     """
     path = Path(path).resolve()
     if not (path / SEARCH_FILE).is_file():
@@ -311,7 +322,7 @@ def resume(
     storage = resolve_storage(options.storage_path, default=options.results)
     space_file = load_space(options.space)
     data = _prepare(options, storage, address=address, echo=echo)
-    return _run(options, storage, space_file, data, resuming=True, echo=echo)
+    return _run(options, storage, space_file, data, echo=echo, new=None)
 
 
 def _prepare(
@@ -319,16 +330,25 @@ def _prepare(
 ) -> Dataset:
     """Loads the data and connects to Ray: what can fail before anything is written."""
     echo(f"Loading {options.dataset} ...")
+    step_started = time.perf_counter()
     data = load_dataset(options.dataset, data_dir=options.data_dir, seed=options.seed)
     echo(
         f"  {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test images; "
         f"tasks {data.tasks[0].name} ({data.tasks[0].num_classes} classes) and "
-        f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes)"
+        f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes) "
+        f"({time.perf_counter() - step_started:.1f} s)"
     )
     cluster = address or os.environ.get("RAY_ADDRESS")
     echo(f"Connecting to Ray at {cluster} ..." if cluster else "Starting Ray ...")
+    step_started = time.perf_counter()
     connect(address)
     check_storage_shared(storage)
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    echo(
+        f"  {cpus:g} CPU{'s' * (cpus != 1)}, {gpus:g} GPU{'s' * (gpus != 1)} "
+        f"({time.perf_counter() - step_started:.1f} s)"
+    )
     return data
 
 
@@ -338,9 +358,10 @@ def _run(
     space_file: SearchSpace,
     data: Dataset,
     *,
-    resuming: bool,
     echo: Callable[[str], Any],
+    new: dict[str, bool] | None,
 ) -> SearchResult:
+    """Runs a new search (``new`` holds its display settings) or resumes one (``new`` is None)."""
     started = time.perf_counter()
     experiment_dir = options.results / options.name
     # Imported here so that bad input is reported before TensorFlow starts.
@@ -365,7 +386,7 @@ def _run(
     # a killed driver loses at most the trials of the last seconds; they run again on resume.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     experiment_path = storage.experiment_path(options.name)
-    if resuming:
+    if new is None:
         if not tune.Tuner.can_restore(experiment_path, storage_filesystem=storage.filesystem):
             raise TuneMtlError(
                 f"--resume {experiment_dir}: no Ray experiment state at {experiment_path}, so the "
@@ -379,7 +400,7 @@ def _run(
             storage_filesystem=storage.filesystem,
         )
     else:
-        tuner = _new_tuner(options, storage, space_file, data, trainable, echo=echo)
+        tuner = _new_tuner(options, storage, space_file, data, trainable, echo=echo, **new)
         echo(
             f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
             f"sampler {options.sampler}, scheduler {options.scheduler}; results in {experiment_dir}"
@@ -396,6 +417,8 @@ def _new_tuner(
     trainable: Any,
     *,
     echo: Callable[[str], Any],
+    live: bool,
+    verbose: bool,
 ) -> tune.Tuner:
     from tune_mtl import tensorboard_log
     from tune_mtl.tensorboard_callback import TensorBoardCallback
@@ -420,6 +443,7 @@ def _new_tuner(
     )
     search_curves = tensorboard_log.SearchWriter(tensorboard_root / "search")
     progress = SearchProgress(
+        live=LiveBlock(sys.stdout) if live else None,
         total=options.trials,
         max_epochs=options.max_epochs,
         task_names=task_names,
@@ -444,7 +468,7 @@ def _new_tuner(
             name=options.name,
             storage_path=storage.root,
             storage_filesystem=storage.filesystem,
-            verbose=0,
+            verbose=2 if verbose else 0,
             callbacks=[
                 progress,
                 TensorBoardCallback(tensorboard_root, task_names=task_names),
