@@ -7,7 +7,7 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 TRIALS ?= 50
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install data search test lint clean
+.PHONY: install data browser search test lint clean
 
 install: $(STAMP)
 
@@ -34,11 +34,23 @@ data:
 		echo "  apt-get install dataset-fashion-mnist   (or set TUNE_MTL_DATA_DIR to the IDX files)"; \
 	fi
 
+# Chromium renders the report page in a test; without it that one test is skipped, saying why.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then \
+		echo "Chromium: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Chromium: installing Debian's chromium"; \
+		apt-get update -qq && apt-get install -y -qq chromium; \
+	else \
+		echo "Chromium: not found; the report's rendering test will be skipped. As root:"; \
+		echo "  apt-get install chromium"; \
+	fi
+
 search: install data
 	$(BIN)/tune-mtl search --trials $(TRIALS)
 
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install browser
+	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check tune_mtl tests

@@ -23,14 +23,24 @@ def _seeded() -> None:
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Runs `tune-mtl` in a fresh process, on a local Ray (no RAY_ADDRESS)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def cli_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `tune-mtl` process: this checkout's package, no RAY_ADDRESS."""
+    env = {**(os.environ if base is None else base), "PYTHONPATH": str(REPO)}
     env.pop("RAY_ADDRESS", None)
+    return env
+
+
+CLI = [sys.executable, "-m", "tune_mtl.cli"]
+
+
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Runs `tune-mtl` in a fresh process, on a local Ray unless ``--address`` is given."""
     return subprocess.run(
-        [sys.executable, "-m", "tune_mtl.cli", *args],
+        [*CLI, *args],
         cwd=cwd,
-        env=env,
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -63,3 +63,12 @@ def test_debug_shows_the_traceback() -> None:
 
     with pytest.raises(TuneMtlError):
         main(["search", "--sampler", "cmaes", "--debug"])
+
+
+def test_report_export_and_formats_have_help(capsys) -> None:
+    for command in (["report", "--help"], ["export", "--help"], ["pareto", "--help"],
+                    ["search", "--help"]):  # fmt: skip
+        assert main(command) == 0
+    out = capsys.readouterr().out
+    for flag in ("--out", "--embed", "--knee", "--trial", "--overwrite", "--format", "--verbose"):
+        assert flag in out

@@ -1,43 +1,64 @@
 """tune-mtl: multi-objective hyperparameter search for multi-task Keras models.
 
 ``tune_mtl.search(...)`` runs a search on Ray Tune with Optuna and returns a `SearchResult` whose
-``trials`` and ``pareto`` are pandas DataFrames. Importing this package does not import TensorFlow
-or Ray; they load with the first function that needs them.
+``trials`` and ``pareto`` are pandas DataFrames. ``tune_mtl.report(path)`` writes its HTML report
+and ``tune_mtl.export_model(path, knee=True, out="model.keras")`` copies a chosen model out.
+Importing this package does not import TensorFlow or Ray; they load with the first function that
+needs them.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 __all__ = [
     "search",
+    "resume",
     "load_results",
     "SearchResult",
+    "format_front",
+    "report",
+    "Report",
+    "export_model",
+    "ExportedModel",
     "load_dataset",
     "pareto_mask",
     "hypervolume_2d",
     "knee_index",
     "TuneMtlError",
+    "SearchInterrupted",
 ]
 
-from tune_mtl.errors import TuneMtlError
+from tune_mtl.errors import SearchInterrupted, TuneMtlError
 from tune_mtl.pareto import hypervolume_2d, knee_index, pareto_mask
-from tune_mtl.results import SearchResult, load_results
+from tune_mtl.results import SearchResult, format_front, load_results
 
 if TYPE_CHECKING:
     from tune_mtl.data import load_dataset
-    from tune_mtl.search import search
+    from tune_mtl.export import ExportedModel, export_model
+    from tune_mtl.report import Report, report
+    from tune_mtl.search import resume, search
+
+# Loaded on first use: TensorFlow, Ray, Optuna and matplotlib take seconds to import.
+_LAZY = {
+    "search": "tune_mtl.search",
+    "resume": "tune_mtl.search",
+    "load_dataset": "tune_mtl.data",
+    "report": "tune_mtl.report",
+    "Report": "tune_mtl.report",
+    "export_model": "tune_mtl.export",
+    "ExportedModel": "tune_mtl.export",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "search":
-        from tune_mtl.search import search
-
-        return search
-    if name == "load_dataset":
-        from tune_mtl.data import load_dataset
-
-        return load_dataset
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        # Importing tune_mtl.search or tune_mtl.report binds the module's name here; the
+        # function of the same name takes it back.
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'tune_mtl' has no attribute {name!r}")

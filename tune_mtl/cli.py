@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from tune_mtl.errors import TuneMtlError
+from tune_mtl.errors import SearchInterrupted, TuneMtlError
 
 app = typer.Typer(
     help="Multi-objective hyperparameter search for multi-task Keras models.",
@@ -23,6 +24,7 @@ app = typer.Typer(
 
 @app.command("search")
 def search_command(
+    context: typer.Context,
     trials: Annotated[
         Optional[int],
         typer.Option(min=1, help="Trials to run [default: 50; a grid space: its size]."),
@@ -79,30 +81,119 @@ def search_command(
         Optional[str],
         typer.Option(help="small (CPU-sized) or seed (the article's network) [default: small]."),
     ] = None,
+    address: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Ray cluster: auto, HOST:PORT or ray://HOST:10001 [default: RAY_ADDRESS, else a "
+            "local Ray on loopback]."
+        ),
+    ] = None,
+    storage_path: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Where Ray keeps checkpoints and trial results: a folder every node sees, or "
+            "s3://bucket/prefix, gs://... [default: --results]."
+        ),
+    ] = None,
+    max_failures: Annotated[
+        int, typer.Option(min=0, help="Restarts of a failed trial, from its last checkpoint.")
+    ] = 2,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option(help="Continue the interrupted search in this folder (results/NAME)."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Print Ray Tune's own status table as well.")
+    ] = False,
 ) -> None:
     """Search gamma, widths and learning rate; print and save the Pareto front of both tasks."""
     from tune_mtl.results import format_front
+    from tune_mtl.search import resume as resume_search
     from tune_mtl.search import search
 
-    result = search(
-        trials=trials, dataset=dataset, space=space, max_epochs=max_epochs, batch_size=batch_size,
-        examples_per_epoch=examples_per_epoch, concurrency=concurrency,
-        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, sampler=sampler,
-        scheduler=scheduler, results=results, name=name, seed=seed, data_dir=data_dir, model=model,
-        echo=lambda line: typer.echo(line),
-    )  # fmt: skip
+    echo = typer.echo
+    if resume is not None:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in context.params
+            if name not in ("resume", "address")
+            and getattr(context.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        ]
+        if given:
+            raise TuneMtlError(
+                f"--resume continues a search with its own settings, but {', '.join(given)} was "
+                f"given too; drop it (only --address may change)."
+            )
+        result = resume_search(resume, address=address, echo=echo)
+    else:
+        result = search(
+            trials=trials, dataset=dataset, space=space, max_epochs=max_epochs,
+            batch_size=batch_size, examples_per_epoch=examples_per_epoch,
+            concurrency=concurrency, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+            sampler=sampler, scheduler=scheduler, results=results, name=name, seed=seed,
+            data_dir=data_dir, model=model, address=address, storage_path=storage_path,
+            max_failures=max_failures, echo=echo, verbose=verbose,
+        )  # fmt: skip
     typer.echo(format_front(result))
     typer.echo(f"Results: {result.path} (trials.csv, pareto.csv, summary.json)")
+
+
+class FrontFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
 
 
 @app.command("pareto")
 def pareto_command(
     experiment: Annotated[Path, typer.Argument(help="A search's folder, e.g. results/NAME.")],
+    format: Annotated[
+        FrontFormat,
+        typer.Option(help="table for people; csv or json (a list of rows) for scripts."),
+    ] = FrontFormat.table,
 ) -> None:
     """Print the Pareto front of a finished search from its files."""
     from tune_mtl.results import format_front, load_results
 
-    typer.echo(format_front(load_results(experiment)))
+    typer.echo(format_front(load_results(experiment), format=format.value))
+
+
+@app.command("report")
+def report_command(
+    experiment: Annotated[Path, typer.Argument(help="A search's folder, e.g. results/NAME.")],
+    out: Annotated[
+        Optional[Path], typer.Option(help="Folder for the page and PNGs [default: NAME/report].")
+    ] = None,
+    embed: Annotated[
+        bool, typer.Option("--embed", help="Put the images inside index.html as well.")
+    ] = False,
+) -> None:
+    """Write an HTML report with PNGs: the front, curves, hypervolume, importance, front table."""
+    from tune_mtl.report import report
+
+    written = report(experiment, out=out, embed_images=embed)
+    for section, note in written.notes.items():
+        typer.echo(f"{section}: {note}")
+    typer.echo(f"Report: {written.index} ({len(written.figures)} figures)")
+
+
+@app.command("export")
+def export_command(
+    experiment: Annotated[Path, typer.Argument(help="A search's folder, e.g. results/NAME.")],
+    out: Annotated[Path, typer.Option(help="The .keras file to write; a .json sidecar beside it.")],
+    knee: Annotated[bool, typer.Option("--knee", help="Export the front's knee trial.")] = False,
+    trial: Annotated[
+        Optional[str], typer.Option(help="Export this trial (an ID from trials.csv).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing files at --out.")
+    ] = False,
+) -> None:
+    """Copy a trial's model out as a .keras file, with its config, classes and accuracies."""
+    from tune_mtl.export import describe, export_model
+
+    exported = export_model(experiment, out=out, trial_id=trial, knee=knee, overwrite=overwrite)
+    typer.echo(describe(exported))
 
 
 @app.command("tensorboard")
@@ -148,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Abort:
         typer.echo("Aborted.", err=True)
+        return 130
+    except SearchInterrupted as interrupted:
+        typer.echo(str(interrupted), err=True)
         return 130
     except TuneMtlError as error:
         if debug:

@@ -7,7 +7,7 @@ trial only; the search records it and goes on.
 
 from __future__ import annotations
 
-__all__ = ["TuneMtlError", "TrialDivergedError"]
+__all__ = ["TuneMtlError", "TrialDivergedError", "SearchInterrupted"]
 
 
 class TuneMtlError(Exception):
@@ -16,3 +16,7 @@ class TuneMtlError(Exception):
 
 class TrialDivergedError(RuntimeError):
     """A trial's loss became NaN or infinite, so the trial stops as failed."""
+
+
+class SearchInterrupted(TuneMtlError):
+    """The search stopped before every trial finished (Ctrl-C); its state is saved for resume."""

@@ -24,7 +24,10 @@ __all__ = [
     "front_of",
     "load_results",
     "write_results",
+    "write_atomically",
     "format_front",
+    "front_columns",
+    "FRONT_FORMATS",
     "hypervolume_of",
     "VAL_OBJECTIVES",
     "TEST_OBJECTIVES",
@@ -72,7 +75,8 @@ def hypervolume_of(front: pd.DataFrame, columns: list[str], reference: Sequence[
     return hypervolume_2d(points[~np.isnan(points).any(axis=1)], reference)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file and a rename: whole or not at all."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(handle, "w") as stream:
         stream.write(text)
@@ -84,9 +88,9 @@ def write_results(
 ) -> SearchResult:
     """Writes the three result files into ``directory``; each appears whole or not at all."""
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomically(directory / TRIALS_FILE, trials.to_csv(index=False))
-    _write_atomically(directory / PARETO_FILE, pareto.to_csv(index=False))
-    _write_atomically(directory / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_atomically(directory / TRIALS_FILE, trials.to_csv(index=False))
+    write_atomically(directory / PARETO_FILE, pareto.to_csv(index=False))
+    write_atomically(directory / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return SearchResult(directory, trials, pareto, summary)
 
 
@@ -99,16 +103,50 @@ def load_results(directory: str | Path) -> SearchResult:
             f"{directory} has no {', '.join(missing)}; pass the folder of a finished search, "
             "e.g. results/NAME."
         )
+    # Trial IDs are hex; "00012345" must not become the number 12345.
     return SearchResult(
         directory,
-        pd.read_csv(directory / TRIALS_FILE),
-        pd.read_csv(directory / PARETO_FILE),
+        pd.read_csv(directory / TRIALS_FILE, dtype={"trial_id": str}),
+        pd.read_csv(directory / PARETO_FILE, dtype={"trial_id": str}),
         json.loads((directory / SUMMARY_FILE).read_text()),
     )
 
 
-def format_front(result: SearchResult) -> str:
-    """The front as a plain-text table, task names in the headers, the knee starred."""
+FRONT_FORMATS = ("table", "csv", "json")
+
+
+def front_columns(result: SearchResult) -> list[str]:
+    """The front's columns for scripts: as in ``pareto.csv``, less the bookkeeping."""
+    params = [p for p in result.summary["params"] if p in result.pareto.columns]
+    wanted = ["trial_id", "knee", *params, *VAL_OBJECTIVES, *TEST_OBJECTIVES, "epochs", "seconds"]
+    return [column for column in wanted if column in result.pareto.columns]
+
+
+def format_front(result: SearchResult, *, format: str = "table") -> str:
+    """The front as text: ``table`` for people, ``csv`` or ``json`` (a list of rows) for scripts.
+
+    The table names the tasks and stars the knee; csv and json keep ``pareto.csv``'s column names
+    (``val_task1_accuracy``, ...), whatever the tasks are called, with ``knee`` true or false.
+    """
+    if format not in FRONT_FORMATS:
+        raise TuneMtlError(
+            f"format {format!r} is not known; choose one of {', '.join(FRONT_FORMATS)}."
+        )
+    if format == "csv":
+        return result.pareto[front_columns(result)].to_csv(index=False).rstrip("\n")
+    if format == "json":
+        front = result.pareto[front_columns(result)]
+        rows = front.astype(object).where(front.notna(), None).to_dict(orient="records")
+        return json.dumps(rows, indent=2, default=_plain)
+    return _front_table(result)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as the Python numbers json writes."""
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+def _front_table(result: SearchResult) -> str:
     task1, task2 = (task["name"] for task in result.summary["tasks"])
     params = [p for p in result.summary["params"] if p in result.pareto.columns]
     columns = {

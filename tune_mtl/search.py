@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,22 +24,25 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from tune_mtl import __version__
+from tune_mtl.cluster import Storage, check_storage_shared, connect, resolve_storage
 from tune_mtl.data import DATASETS, Dataset, load_dataset
-from tune_mtl.errors import TuneMtlError
+from tune_mtl.errors import SearchInterrupted, TuneMtlError
 from tune_mtl.model_config import PRESETS
-from tune_mtl.progress import SearchProgress, error_line
+from tune_mtl.progress import LiveBlock, SearchProgress, error_line
 from tune_mtl.results import (
+    SUMMARY_FILE,
     TEST_OBJECTIVES,
     VAL_OBJECTIVES,
     SearchResult,
     front_of,
     hypervolume_of,
+    write_atomically,
     write_results,
 )
 from tune_mtl.searcher import SAMPLERS, make_searcher
 from tune_mtl.space import SearchSpace, default_space_path, load_space
 
-__all__ = ["SearchOptions", "search", "SCHEDULERS", "SCHEDULER_METRIC"]
+__all__ = ["SearchOptions", "search", "resume", "SCHEDULERS", "SCHEDULER_METRIC"]
 
 SCHEDULERS = ("asha", "mo-asha", "none")
 # ASHA ranks trials on one number; the mean keeps trials that learn both tasks.
@@ -46,7 +50,7 @@ SCHEDULER_METRIC = "val_mean_accuracy"
 # Both schedulers judge a trial after 1, 4, 16, ... epochs and let about a quarter go on.
 GRACE_PERIOD = 1
 REDUCTION_FACTOR = 4
-LOOPBACK_NODE_IP = "127.0.0.2"  # Ray rewrites 127.0.0.1 to the machine's address, not this one.
+SEARCH_FILE = "search.json"  # the options of a search, so that `resume` can rebuild it
 DEFAULTS: dict[str, Any] = {
     "trials": 50,
     "dataset": "fashion_mnist",
@@ -79,6 +83,20 @@ class SearchOptions:
     name: str
     seed: int
     data_dir: Path | None
+    storage_path: str | None
+    max_failures: int
+
+    def to_json(self) -> str:
+        fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        return json.dumps(fields, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> SearchOptions:
+        fields = json.loads(text)
+        for key in ("space", "results", "data_dir"):
+            if fields[key] is not None:
+                fields[key] = Path(fields[key])
+        return cls(**fields)
 
 
 def _resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
@@ -101,23 +119,6 @@ def _resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _start_ray() -> None:
-    if ray.is_initialized():
-        return
-    env_vars = {"TF_CPP_MIN_LOG_LEVEL": "2"}
-    address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env_vars})
-        return
-    node_ip = LOOPBACK_NODE_IP if sys.platform.startswith("linux") else "127.0.0.1"
-    ray.init(
-        include_dashboard=False,
-        log_to_driver=False,
-        _node_ip_address=node_ip,
-        runtime_env={"env_vars": env_vars},
-    )
-
-
 def _trial_status(trial: Any, max_epochs: int) -> str:
     if trial.status == "ERROR":
         return "failed"
@@ -130,6 +131,8 @@ def _trial_status(trial: Any, max_epochs: int) -> str:
 def _trials_frame(
     analysis: tune.ExperimentAnalysis, options: SearchOptions, params: list[str]
 ) -> pd.DataFrame:
+    # Ray's own `node_ip` result is the address a worker guesses; the node id is exact.
+    node_ips = {node["NodeID"]: node["NodeManagerAddress"] for node in ray.nodes()}
     rows = []
     for trial in analysis.trials:
         last = trial.last_result
@@ -144,7 +147,13 @@ def _trials_frame(
             row[column] = last.get(column, np.nan)
             row[f"best_{column}"] = history[column].max() if column in history else np.nan
         row["seconds"] = last.get("time_total_s", np.nan)
-        row["node_ip"] = last.get("node_ip", "")
+        row["node_id"] = last.get("node_id", "")
+        row["node_ip"] = node_ips.get(row["node_id"], "")
+        factory = trial.placement_group_factory
+        resources: dict[str, float] = factory.required_resources if factory is not None else {}
+        row["cpus"] = resources.get("CPU", 0.0)
+        row["gpus"] = resources.get("GPU", 0.0)
+        row["failures"] = trial.num_failures
         row["error"] = error_line(trial)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -238,17 +247,35 @@ def search(
     name: str | None = None,
     seed: int = 0,
     data_dir: str | Path | None = None,
+    address: str | None = None,
+    storage_path: str | None = None,
+    max_failures: int = 2,
     echo: Callable[[str], Any] = print,
+    live: bool | None = None,
+    verbose: bool = False,
 ) -> SearchResult:
     """Runs a multi-objective search and writes trials.csv, pareto.csv and summary.json.
 
-    Arguments left as None come from the search-space file, then from the defaults. Trials run on
-    the Ray cluster in ``RAY_ADDRESS`` if set, else on a local one bound to loopback.
+    Arguments left as None come from the search-space file, then from the defaults.
+
+    Progress goes to ``echo``, one line per set-up step and per finished trial. ``live`` adds a
+    block redrawn in place on standard output; by default it is on when standard output is a
+    terminal and ``verbose`` is off. ``verbose`` prints Ray Tune's own status table as well.
+
+    Args:
+        address: the Ray cluster to run on (``auto``, ``HOST:PORT`` or ``ray://HOST:10001``);
+            default ``RAY_ADDRESS``, else a local Ray bound to loopback.
+        storage_path: where Ray keeps the experiment (checkpoints, trial results): a folder
+            every node sees, or a URI such as ``s3://bucket/prefix``; default ``results``.
+        max_failures: how often a failed trial restarts from its last epoch checkpoint.
 
     Returns:
         The trials and the Pareto front (validation accuracies, with test accuracies) as DataFrames.
+
+    Raises:
+        SearchInterrupted: the search stopped (Ctrl-C) before every trial finished; its state is
+            saved and `resume` continues it.
     """
-    started = time.perf_counter()
     space_file = load_space(space if space is not None else default_space_path())
     given = {
         "trials": trials, "dataset": dataset, "model": model, "max_epochs": max_epochs,
@@ -262,6 +289,8 @@ def search(
         )
     if concurrency is not None and concurrency < 1:
         raise TuneMtlError(f"--concurrency must be >= 1, but got {concurrency}.")
+    if max_failures < 0:
+        raise TuneMtlError(f"--max-failures must be >= 0, but got {max_failures}.")
     options = SearchOptions(
         **merged,
         space=space_file.path,
@@ -272,24 +301,90 @@ def search(
         name=name or f"{merged['dataset']}-{datetime.now():%Y%m%d-%H%M%S}",
         seed=seed,
         data_dir=Path(data_dir) if data_dir is not None else None,
+        storage_path=storage_path,
+        max_failures=max_failures,
     )
     experiment_dir = options.results / options.name
     if experiment_dir.exists():
         raise TuneMtlError(f"{experiment_dir} already exists; pass another --name.")
+    storage = resolve_storage(options.storage_path, default=options.results)
+    data = _prepare(options, storage, address=address, echo=echo)
+    experiment_dir.mkdir(parents=True)
+    write_atomically(experiment_dir / SEARCH_FILE, options.to_json())
+    if live is None:
+        live = sys.stdout.isatty() and not verbose
+    display = {"live": live, "verbose": verbose}
+    return _run(options, storage, space_file, data, echo=echo, new=display)
 
-    # Imported here so that bad input is reported before TensorFlow starts.
-    from tune_mtl import tensorboard_log
-    from tune_mtl.trainable import TrialData, TrialSettings, train_trial
 
+def resume(
+    path: str | Path, *, address: str | None = None, echo: Callable[[str], Any] = print
+) -> SearchResult:
+    """Continues an interrupted search from its folder (``results/NAME``) with `Tuner.restore`.
+
+    Finished trials are kept, interrupted and errored ones resume from their last checkpoint, the
+    Optuna study goes on, and the search ends with the number of trials it was started with.
+    Progress is shown as the search was started to show it (``live``, ``verbose``).
+    """
+    path = Path(path).resolve()
+    if not (path / SEARCH_FILE).is_file():
+        raise TuneMtlError(
+            f"--resume {path} has no {SEARCH_FILE}; pass the folder of a search that "
+            "`tune-mtl search` started, e.g. results/NAME."
+        )
+    if (path / SUMMARY_FILE).is_file():
+        raise TuneMtlError(
+            f"--resume {path}: that search has finished; `tune-mtl pareto {path}` prints its front."
+        )
+    saved = SearchOptions.from_json((path / SEARCH_FILE).read_text())
+    options = replace(saved, results=path.parent, name=path.name)
+    storage = resolve_storage(options.storage_path, default=options.results)
+    space_file = load_space(options.space)
+    data = _prepare(options, storage, address=address, echo=echo)
+    return _run(options, storage, space_file, data, echo=echo, new=None)
+
+
+def _prepare(
+    options: SearchOptions, storage: Storage, *, address: str | None, echo: Callable[[str], Any]
+) -> Dataset:
+    """Loads the data and connects to Ray: what can fail before anything is written."""
     echo(f"Loading {options.dataset} ...")
+    step_started = time.perf_counter()
     data = load_dataset(options.dataset, data_dir=options.data_dir, seed=options.seed)
     echo(
         f"  {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test images; "
         f"tasks {data.tasks[0].name} ({data.tasks[0].num_classes} classes) and "
-        f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes)"
+        f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes) "
+        f"({time.perf_counter() - step_started:.1f} s)"
     )
-    echo("Starting Ray ...")
-    _start_ray()
+    cluster = address or os.environ.get("RAY_ADDRESS")
+    echo(f"Connecting to Ray at {cluster} ..." if cluster else "Starting Ray ...")
+    step_started = time.perf_counter()
+    connect(address)
+    check_storage_shared(storage)
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    echo(
+        f"  {cpus:g} CPU{'s' * (cpus != 1)}, {gpus:g} GPU{'s' * (gpus != 1)} "
+        f"({time.perf_counter() - step_started:.1f} s)"
+    )
+    return data
+
+
+def _run(
+    options: SearchOptions,
+    storage: Storage,
+    space_file: SearchSpace,
+    data: Dataset,
+    *,
+    echo: Callable[[str], Any],
+    new: dict[str, bool] | None,
+) -> SearchResult:
+    """Runs a new search (``new`` holds its display settings) or resumes one (``new`` is None)."""
+    started = time.perf_counter()
+    experiment_dir = options.results / options.name
+    # Imported here so that bad input is reported before TensorFlow starts.
+    from tune_mtl.trainable import TrialData, TrialSettings, train_trial
 
     settings = TrialSettings(
         model=options.model,
@@ -297,7 +392,6 @@ def search(
         batch_size=options.batch_size,
         examples_per_epoch=options.examples_per_epoch,
         seed=options.seed,
-        tensorboard_dir=str(experiment_dir / tensorboard_log.TENSORBOARD_DIR),
     )
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -305,6 +399,50 @@ def search(
         ),
         {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
     )
+    # Ray's own TensorBoard logger would add a second, partial copy of every trial's curves.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # Save the experiment state every few seconds (Ray's default waits 10 s or more), so that
+    # a killed driver loses at most the trials of the last seconds; they run again on resume.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+    experiment_path = storage.experiment_path(options.name)
+    if new is None:
+        if not tune.Tuner.can_restore(experiment_path, storage_filesystem=storage.filesystem):
+            raise TuneMtlError(
+                f"--resume {experiment_dir}: no Ray experiment state at {experiment_path}, so the "
+                "search stopped before it began; start it again with `tune-mtl search`."
+            )
+        echo(f"Resuming {experiment_dir}: {options.trials} trials in all")
+        tuner = tune.Tuner.restore(
+            experiment_path,
+            trainable=trainable,
+            resume_errored=True,
+            storage_filesystem=storage.filesystem,
+        )
+    else:
+        tuner = _new_tuner(options, storage, space_file, data, trainable, echo=echo, **new)
+        echo(
+            f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
+            f"sampler {options.sampler}, scheduler {options.scheduler}; results in {experiment_dir}"
+        )
+    tuner.fit()
+    return _finish(options, storage, space_file, data, started=started, echo=echo)
+
+
+def _new_tuner(
+    options: SearchOptions,
+    storage: Storage,
+    space_file: SearchSpace,
+    data: Dataset,
+    trainable: Any,
+    *,
+    echo: Callable[[str], Any],
+    live: bool,
+    verbose: bool,
+) -> tune.Tuner:
+    from tune_mtl import tensorboard_log
+    from tune_mtl.tensorboard_callback import TensorBoardCallback
+
+    experiment_dir = options.results / options.name
     searcher = make_searcher(
         space_file,
         sampler=options.sampler,
@@ -314,9 +452,7 @@ def search(
         study_dir=experiment_dir,
         study_name=options.name,
     )
-    trial_scheduler = _scheduler(options)
     task_names = (data.tasks[0].name, data.tasks[1].name)
-    chance = (data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy)
     tensorboard_root = experiment_dir / tensorboard_log.TENSORBOARD_DIR
     tensorboard_log.write_experiment_config(
         tensorboard_root,
@@ -326,23 +462,22 @@ def search(
     )
     search_curves = tensorboard_log.SearchWriter(tensorboard_root / "search")
     progress = SearchProgress(
+        live=LiveBlock(sys.stdout) if live else None,
         total=options.trials,
         max_epochs=options.max_epochs,
         task_names=task_names,
-        chance=chance,
+        chance=(data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy),
         echo=echo,
         on_front=lambda done, size, volume: search_curves.finished(
             done, front_size=size, hypervolume=volume
         ),
     )
-    # Ray's own TensorBoard logger would add a second, partial copy of every trial's curves.
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
-    tuner = tune.Tuner(
+    return tune.Tuner(
         trainable,
         param_space=dict(space_file.constants),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=trial_scheduler,
+            scheduler=_scheduler(options),
             num_samples=options.trials,
             max_concurrent_trials=options.concurrency,
             reuse_actors=True,
@@ -350,32 +485,61 @@ def search(
         ),
         run_config=tune.RunConfig(
             name=options.name,
-            storage_path=str(options.results),
-            verbose=0,
-            callbacks=[progress, CSVLoggerCallback(), JsonLoggerCallback()],
+            storage_path=storage.root,
+            storage_filesystem=storage.filesystem,
+            verbose=2 if verbose else 0,
+            callbacks=[
+                progress,
+                TensorBoardCallback(tensorboard_root, task_names=task_names),
+                CSVLoggerCallback(),
+                JsonLoggerCallback(),
+            ],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=options.max_failures),
         ),
     )
-    echo(
-        f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
-        f"sampler {options.sampler}, scheduler {options.scheduler}; results in {experiment_dir}"
-    )
-    result_grid = tuner.fit()
 
-    analysis = tune.ExperimentAnalysis(result_grid.experiment_path)
+
+def _finish(
+    options: SearchOptions,
+    storage: Storage,
+    space_file: SearchSpace,
+    data: Dataset,
+    *,
+    started: float,
+    echo: Callable[[str], Any],
+) -> SearchResult:
+    """Turns the finished experiment into trials.csv, pareto.csv and summary.json."""
+    from tune_mtl import tensorboard_log
+
+    experiment_dir = options.results / options.name
+    analysis = tune.ExperimentAnalysis(
+        storage.experiment_path(options.name), storage_filesystem=storage.filesystem
+    )
     params = [*space_file.params, *space_file.constants]
     trials_table = _trials_frame(analysis, options, params)
+    finished = trials_table["status"].isin(["completed", "stopped", "failed"]).sum()
+    if finished < options.trials:
+        raise SearchInterrupted(
+            f"search interrupted with {finished} of {options.trials} trials finished; its state "
+            f"is saved. Resume it with: tune-mtl search --resume {experiment_dir}"
+        )
     echo("Evaluating the front on the test split ...")
     front = _evaluate_front(front_of(trials_table), analysis, data)
-    tensorboard_log.write_trial_ends(tensorboard_root, trials_table, front, task_names=task_names)
+    task_names = (data.tasks[0].name, data.tasks[1].name)
+    chance = (data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy)
+    tensorboard_log.write_trial_ends(
+        experiment_dir / tensorboard_log.TENSORBOARD_DIR, trials_table, front, task_names=task_names
+    )
     summary = {
-        **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        **json.loads(options.to_json()),
+        "experiment_path": storage.location(options.name),
         "tasks": [
             {"name": t.name, "classes": list(t.class_names), "chance_accuracy": t.chance_accuracy}
             for t in data.tasks
         ],
         "params": params,
-        "scheduler_metric": _scheduler_metric(options) if trial_scheduler is not None else None,
+        "scheduler_metric": _scheduler_metric(options) if _scheduler(options) is not None else None,
         "status_counts": trials_table["status"].value_counts().to_dict(),
         "front_size": len(front),
         "hypervolume_reference": list(chance),

@@ -37,12 +37,23 @@ def _distribution(spec: Any) -> optuna.distributions.BaseDistribution:
     return optuna.distributions.FloatDistribution(spec.low, spec.high, log=log)
 
 
+class _TuneGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, without its call to `Study.stop` after the last grid point.
+
+    That call works only inside `Study.optimize`; here Ray Tune's trial count ends the search,
+    and the call would leave the last grid trial unreported in the study.
+    """
+
+    def after_trial(self, study: Any, trial: Any, state: TrialState, values: Any) -> None:
+        return None
+
+
 def _sampler(
     name: str, space: SearchSpace, *, trials: int, seed: int
 ) -> optuna.samplers.BaseSampler:
     if space.is_grid:
         grid = {name: list(spec.values) for name, spec in space.params.items()}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return _TuneGridSampler(grid, seed=seed)
     if name == "tpe":
         # The constant liar keeps parallel workers from proposing the same point.
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
@@ -81,6 +92,20 @@ class TruthfulOptunaSearch(OptunaSearch):
             raise RuntimeError("the Optuna study is not set up; pass space, metric and mode.")
         self._ot_study.tell(self._ot_trials[trial_id], state=state)
         self._completed_trials.add(trial_id)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Restores the searcher of a resumed search and fails the study's orphaned trials.
+
+        A driver killed between two saves of the experiment leaves Optuna trials that Ray Tune
+        never recorded; they will not run, so the study is told they failed.
+        """
+        super().restore(checkpoint_path)
+        if self._ot_study is None:
+            return
+        known = {trial.number for trial in self._ot_trials.values()}
+        for trial in self._ot_study.get_trials(states=(TrialState.RUNNING,)):
+            if trial.number not in known:
+                self._ot_study.tell(trial.number, state=TrialState.FAIL)
 
 
 def make_searcher(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import ray
 from ray import tune
 
 from tune_mtl.data.spec import Split, TaskSpec
@@ -35,7 +36,6 @@ class TrialSettings:
     batch_size: int
     examples_per_epoch: int | None
     seed: int
-    tensorboard_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,7 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
             num_classes=(data.tasks[0].num_classes, data.tasks[1].num_classes),
         )
         epochs_done = 0
-    writer = None
-    if settings.tensorboard_dir is not None:
-        from tune_mtl.tensorboard_log import TrialWriter
-
-        trial_id = tune.get_context().get_trial_id()
-        writer = TrialWriter(
-            Path(settings.tensorboard_dir) / f"trial_{trial_id}",
-            task_names=(data.tasks[0].name, data.tasks[1].name),
-            hparams=config,
-            trial_id=trial_id,
-            new_session=epochs_done == 0,
-        )
+    node_id = ray.get_runtime_context().get_node_id()
     for epoch in range(epochs_done, settings.max_epochs):
         metrics = train_epoch(
             model,
@@ -96,14 +85,10 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
             examples_per_epoch=settings.examples_per_epoch,
             seed=settings.seed,
         )
-        if writer is not None:
-            writer.epoch(epoch + 1, metrics)
         with tempfile.TemporaryDirectory() as directory:
             model.save(Path(directory) / MODEL_FILE)
             (Path(directory) / STATE_FILE).write_text(json.dumps({"epochs": epoch + 1}))
             tune.report(
-                {**metrics, "epoch": epoch + 1},
+                {**metrics, "epoch": epoch + 1, "node_id": node_id},
                 checkpoint=tune.Checkpoint.from_directory(directory),
             )
-    if writer is not None:
-        writer.close()

@@ -1,0 +1,149 @@
+"""A real multi-node Ray cluster on loopback, started the way users start one (`ray start`).
+
+Each node has its own loopback address (Ray rewrites 127.0.0.1, not the others), so the nodes are
+told apart as on separate machines. Processes are found and stopped through /proc, one cluster
+(or one node) at a time, leaving any other Ray on the machine alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RAY = str(Path(sys.executable).with_name("ray"))
+HEAD_IP = "127.0.0.2"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HEAD_IP, 0))
+        return int(probe.getsockname()[1])
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        table[int(entry.name)] = (parent, command)
+    return table
+
+
+def _with_descendants(roots: set[int], table: dict[int, tuple[int, str]]) -> set[int]:
+    found = set(roots)
+    grew = True
+    while grew:
+        children = {pid for pid, (parent, _) in table.items() if parent in found} - found
+        found |= children
+        grew = bool(children)
+    return found
+
+
+def _kill(pids: set[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@dataclass
+class RayCluster:
+    """A head node at 127.0.0.2 and worker nodes at further loopback addresses."""
+
+    port: int
+    env: dict[str, str]
+    workers: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"{HEAD_IP}:{self.port}"
+
+    def _start(self, args: Sequence[str], prefix: Sequence[str] = ()) -> None:
+        done = subprocess.run(
+            [*prefix, RAY, "start", *args, "--disable-usage-stats"],
+            env=self.env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+
+    def add_worker(self, ip: str, *, num_cpus: int = 1, prefix: Sequence[str] = ()) -> None:
+        """Starts a worker node; ``prefix`` wraps `ray start` (e.g. in another mount namespace)."""
+        self._start(
+            [f"--address={self.address}", f"--node-ip-address={ip}", f"--num-cpus={num_cpus}"],
+            prefix,
+        )
+        self.workers.append(ip)
+
+    def _node_pids(self, ip: str | None) -> set[int]:
+        table = _processes()
+        mine = {
+            pid
+            for pid, (_, command) in table.items()
+            if (self.address in command or f"--gcs_server_port={self.port}" in command)
+            and (ip is None or f"={ip} " in command or f"={ip}:" in command)
+        }
+        return _with_descendants(mine, table)
+
+    def node_ids(self) -> dict[str, str]:
+        """Address -> node id of every live node, asked of the cluster by a Ray driver."""
+        script = (
+            "import json, ray\n"
+            f"ray.init(address={self.address!r}, _node_ip_address={HEAD_IP!r}, log_to_driver=False)\n"
+            "print(json.dumps({n['NodeManagerAddress']: n['NodeID'] for n in ray.nodes() "
+            "if n['Alive']}))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"listing the nodes failed:\n{done.stderr[-3000:]}")
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    def kill_worker(self, ip: str) -> None:
+        """Kills every process of one worker node, as when its machine is lost."""
+        _kill(self._node_pids(ip))
+        self.workers.remove(ip)
+
+    def stop(self) -> None:
+        for _ in range(3):
+            pids = self._node_pids(None)
+            if not pids:
+                return
+            _kill(pids)
+            time.sleep(0.5)
+
+
+def start_cluster(*, head_cpus: int = 1, head_gpus: int = 0) -> RayCluster:
+    """Starts a head node with token authentication on, as `ray start` does by default."""
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    env.pop("RAY_ADDRESS", None)
+    cluster = RayCluster(free_port(), env)
+    cluster._start(
+        [
+            "--head", f"--node-ip-address={HEAD_IP}", f"--port={cluster.port}",
+            f"--num-cpus={head_cpus}", f"--num-gpus={head_gpus}", "--include-dashboard=false",
+        ]
+    )  # fmt: skip
+    # `ray start` makes this the machine's default cluster; a plain `ray.init()` elsewhere would
+    # join it. Tests pass the address instead.
+    Path("/tmp/ray/ray_current_cluster").unlink(missing_ok=True)
+    return cluster

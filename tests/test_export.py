@@ -1,0 +1,148 @@
+"""`tune-mtl export`: the chosen trial's model, loaded by plain Keras in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO, run_cli
+from tune_mtl.cli import main
+from tune_mtl.data import synthetic
+
+pytestmark = pytest.mark.e2e
+
+# Plain Keras loads and runs the model; tune_mtl only rebuilds the synthetic test images.
+PREDICT = """
+import json, sys
+import keras, numpy as np
+from tune_mtl.data import load_dataset
+
+model_path, seed = sys.argv[1], int(sys.argv[2])
+model = keras.models.load_model(model_path)
+test = load_dataset("synthetic", seed=seed).test
+predictions = model.predict(test.images, batch_size=16, verbose=0)
+print(json.dumps({
+    "outputs": {name: list(values.shape) for name, values in predictions.items()},
+    "row_sums": [float(np.abs(values.sum(axis=1) - 1).max()) for values in predictions.values()],
+    "correct": [int((predictions[name].argmax(axis=1) == labels).sum())
+                for name, labels in (("task1", test.task1), ("task2", test.task2))],
+    "images": len(test.images),
+    "parameters": model.count_params(),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(synthetic_search, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "knee.keras"
+    done = run_cli("export", str(synthetic_search.path), "--knee", "--out", str(out),
+                   cwd=out.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("Exported trial ")
+    return out
+
+
+def test_the_sidecar_describes_the_knee(synthetic_search, exported: Path) -> None:
+    info = json.loads(exported.with_suffix(".json").read_text())
+    summary = json.loads((synthetic_search.path / "summary.json").read_text())
+    pareto = pd.read_csv(synthetic_search.path / "pareto.csv", dtype={"trial_id": str})
+    knee = pareto[pareto["knee"]].iloc[0]
+
+    assert info["trial_id"] == summary["knee_trial_id"] == knee["trial_id"]
+    assert info["knee"] and info["on_front"] and info["status"] == "completed"
+    assert info["epochs"] == knee["epochs"] == 3
+    for name in summary["params"]:
+        assert info["config"][name] == pytest.approx(knee[name])
+    assert [o["output"] for o in info["outputs"]] == ["task1", "task2"]
+    assert [o["task"] for o in info["outputs"]] == [t.name for t in synthetic.TASKS]
+    assert [o["classes"] for o in info["outputs"]] == [list(t.class_names) for t in synthetic.TASKS]
+    assert info["input"] == {"name": "image", "shape": [12, 12, 1], "dtype": "uint8"}
+    assert info["accuracy"]["validation"] == {
+        "shape": pytest.approx(knee["val_task1_accuracy"]),
+        "family": pytest.approx(knee["val_task2_accuracy"]),
+    }
+    assert info["accuracy"]["test"] == {
+        "shape": pytest.approx(knee["test_task1_accuracy"]),
+        "family": pytest.approx(knee["test_task2_accuracy"]),
+    }
+
+
+def test_a_fresh_process_loads_it_and_matches_the_recorded_test_accuracy(
+    synthetic_search, exported: Path
+) -> None:
+    """The slice is the synthetic test split, all 64 images, rebuilt from the search's seed.
+
+    The search evaluated the same weights on the same images, so the counts should agree exactly;
+    a different batch size (16 here, 1024 in the search) can change float summation order and so
+    flip an argmax whose top two probabilities tie to rounding. One image per head is allowed for
+    that, i.e. 1/64 of accuracy. Swapped or missing heads show in the output shapes.
+    """
+    info = json.loads(exported.with_suffix(".json").read_text())
+    summary = json.loads((synthetic_search.path / "summary.json").read_text())
+    done = subprocess.run(
+        [sys.executable, "-c", PREDICT, str(exported), str(summary["seed"])],
+        capture_output=True, text=True, timeout=300, cwd=exported.parent,
+        env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    predicted = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert predicted["images"] == 64
+    assert predicted["outputs"] == {"task1": [64, 4], "task2": [64, 2]}
+    assert max(predicted["row_sums"]) < 1e-4  # softmax heads
+    assert predicted["parameters"] == info["parameters"]
+    recorded_accuracies = info["accuracy"]["test"].values()
+    for correct, recorded in zip(predicted["correct"], recorded_accuracies, strict=True):
+        assert abs(correct - recorded * 64) <= 1, (correct, recorded)
+
+
+def test_exporting_a_trial_by_id_that_is_not_on_the_front(synthetic_search, tmp_path) -> None:
+    trials = pd.read_csv(synthetic_search.path / "trials.csv", dtype={"trial_id": str})
+    pareto = pd.read_csv(synthetic_search.path / "pareto.csv", dtype={"trial_id": str})
+    other = trials[~trials["trial_id"].isin(pareto["trial_id"])].iloc[0]
+    out = tmp_path / "other.keras"
+    assert main(["export", str(synthetic_search.path), "--trial", other["trial_id"],
+                 "--out", str(out)]) == 0  # fmt: skip
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["trial_id"] == other["trial_id"] and not info["on_front"]
+    assert info["epochs"] == other["epochs"] and info["accuracy"]["test"] is None
+    assert info["accuracy"]["validation"]["shape"] == pytest.approx(other["val_task1_accuracy"])
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ([], "pass exactly one of --knee or --trial ID"),
+        (["--knee", "--trial", "x"], "pass exactly one of --knee or --trial ID"),
+        (["--trial", "nope"], "trial 'nope' is not in"),
+        (["--knee", "--out", "model.h5"], "--out must end in .keras"),
+        (["--knee", "--out", "no/such/folder/model.keras"], "no/such/folder is not a folder"),
+    ],
+)
+def test_bad_export_requests_are_one_line_and_exit_2(
+    synthetic_search, tmp_path, monkeypatch, capsys, args: list[str], fragment: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if "--out" not in args:
+        args = [*args, "--out", "model.keras"]
+    assert main(["export", str(synthetic_search.path), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
+    assert not (tmp_path / "model.keras").exists()
+
+
+def test_existing_files_are_kept_unless_overwrite(synthetic_search, tmp_path, capsys) -> None:
+    out = tmp_path / "model.keras"
+    out.write_text("mine")
+    args = ["export", str(synthetic_search.path), "--knee", "--out", str(out)]
+    assert main(args) == 2
+    assert "already exist; pass --overwrite" in capsys.readouterr().err
+    assert out.read_text() == "mine"
+    assert main([*args, "--overwrite"]) == 0
+    assert out.read_bytes()[:2] == b"PK"  # a .keras file is a zip archive

@@ -1,0 +1,154 @@
+"""Search progress: the parseable lines, the live block, and a real search's lines against trials.csv."""
+
+from __future__ import annotations
+
+import io
+import json
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from tune_mtl.progress import PROGRESS_LINE, LiveBlock, SearchProgress, format_duration
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TerminalStream(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def fake_trial(trial_id: str, epochs: int, accuracies: tuple[float, float], error: str = ""):
+    result = {
+        "training_iteration": epochs,
+        "val_task1_accuracy": accuracies[0],
+        "val_task2_accuracy": accuracies[1],
+        "time_total_s": 3.0 * epochs,
+    }
+    return SimpleNamespace(trial_id=trial_id, last_result=result, get_error=lambda: error)
+
+
+def drive(progress: SearchProgress, clock: FakeClock) -> None:
+    """Three trials on two workers: one completes, one is stopped early, one fails."""
+    first, second = fake_trial("aaaa0001", 3, (0.8, 0.9)), fake_trial("aaaa0002", 1, (0.5, 0.95))
+    third = fake_trial("aaaa0003", 0, (float("nan"),) * 2, error="TrialDivergedError: loss nan")
+    progress.setup()
+    progress.on_step_end(0, [SimpleNamespace(status="PENDING")] * 2)
+    progress.on_trial_start(0, [], first)
+    progress.on_trial_start(0, [], second)
+    progress.on_trial_result(0, [], second, second.last_result)
+    clock.now += 10
+    progress.on_trial_complete(0, [], second)
+    progress.on_trial_start(0, [], third)
+    clock.now += 10
+    progress.on_trial_result(0, [], first, first.last_result)
+    progress.on_trial_complete(0, [], first)
+    clock.now += 10
+    progress.on_trial_error(0, [], third)
+    progress.on_step_end(0, [])
+    progress.on_experiment_end([])
+
+
+def make_progress(lines: list[str], clock: FakeClock, live: LiveBlock | None = None):
+    fronts: list[tuple[int, int, float]] = []
+    progress = SearchProgress(
+        total=4, max_epochs=3, task_names=("shape", "family"), chance=(0.25, 0.5),
+        echo=lines.append, on_front=lambda *args: fronts.append(args), live=live, clock=clock,
+    )  # fmt: skip
+    return progress, fronts
+
+
+def test_plain_lines_parse_and_count() -> None:
+    lines: list[str] = []
+    clock = FakeClock()
+    progress, fronts = make_progress(lines, clock)
+    drive(progress, clock)
+
+    parsed = [PROGRESS_LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    rows = [m.groupdict() for m in parsed if m]
+    assert [(r["done"], r["total"], r["trial_id"], r["status"]) for r in rows] == [
+        ("1", "4", "aaaa0002", "stopped"),
+        ("2", "4", "aaaa0001", "completed"),
+        ("3", "4", "aaaa0003", "failed"),
+    ]
+    assert [r["running"] for r in rows] == ["1", "1", "0"]
+    # Only the completed trial is on the front: (0.8 - 0.25) * (0.9 - 0.5) = 0.22.
+    assert [(r["front"], r["hypervolume"]) for r in rows] == [
+        ("0", "0.0000"), ("1", "0.2200"), ("1", "0.2200"),
+    ]  # fmt: skip
+    # 1 of 4 done after 10 s: 3 more at that pace take 30 s.
+    assert [(r["elapsed"], r["eta"]) for r in rows] == [
+        ("0:00:10", "0:00:30"), ("0:00:20", "0:00:20"), ("0:00:30", "0:00:10"),
+    ]  # fmt: skip
+    assert "TrialDivergedError: loss nan" in rows[2]["detail"]
+    assert fronts == [(1, 0, 0.0), (2, 1, pytest.approx(0.22)), (3, 1, pytest.approx(0.22))]
+
+
+def test_live_block_redraws_in_place_under_the_lines(monkeypatch) -> None:
+    import shutil
+
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda: shutil.os.terminal_size((100, 30)))
+    lines: list[str] = []
+    clock = FakeClock()
+    stream = TerminalStream()
+    progress, _ = make_progress(lines, clock, live=LiveBlock(stream))
+    drive(progress, clock)
+
+    screen = stream.getvalue()
+    assert "\x1b[4F\x1b[J" in screen  # the 4-line block is erased before each redraw
+    final = screen.rsplit("\x1b[J", 1)[-1].splitlines()
+    assert final == [
+        "Trials   3 of 4 done: 1 completed, 1 stopped, 1 failed; 0 running, 0 pending",
+        "Time     0:00:30 elapsed, ETA 0:00:10",
+        "Best val shape 0.8000 (aaaa0001), family 0.9500 (aaaa0002)",
+        "Front    1 trials, val hypervolume 0.2200",
+    ]
+    assert "0 running, 2 pending" in screen  # before the workers started
+    assert "2 running" in screen  # drawn while both workers trained
+    assert len(lines) == 3 and all(PROGRESS_LINE.match(line) for line in lines)
+
+
+def test_block_lines_are_cut_to_the_terminal_width(monkeypatch) -> None:
+    import shutil
+
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda: shutil.os.terminal_size((30, 20)))
+    stream = TerminalStream()
+    LiveBlock(stream).show(["x" * 80, "short"])
+    assert stream.getvalue().splitlines() == ["x" * 29, "short"]
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (0, 59.4, 61, 3600 * 2 + 5)] == [
+        "0:00:00", "0:00:59", "0:01:01", "2:00:05",
+    ]  # fmt: skip
+
+
+@pytest.mark.e2e
+def test_a_real_search_prints_parseable_lines_matching_trials_csv(synthetic_search) -> None:
+    stdout = synthetic_search.stdout
+    assert "\x1b[" not in stdout  # not a terminal: no live block
+    assert "Loading synthetic ..." in stdout and "Starting Ray ..." in stdout
+
+    rows = [m.groupdict() for m in map(PROGRESS_LINE.match, stdout.splitlines()) if m]
+    trials = pd.read_csv(synthetic_search.path / "trials.csv", dtype={"trial_id": str})
+    summary = json.loads((synthetic_search.path / "summary.json").read_text())
+    assert [int(r["done"]) for r in rows] == list(range(1, len(trials) + 1))
+    assert {int(r["total"]) for r in rows} == {len(trials)}
+    by_id = trials.set_index("trial_id")
+    assert sorted(r["trial_id"] for r in rows) == sorted(by_id.index)
+    for row in rows:
+        assert row["status"] == by_id.loc[row["trial_id"], "status"]
+        assert f"({by_id.loc[row['trial_id'], 'epochs']} epochs," in row["detail"]
+    counts = pd.Series([r["status"] for r in rows]).value_counts().to_dict()
+    assert counts == summary["status_counts"]
+    assert rows[-1]["running"] == "0"
+    assert int(rows[-1]["front"]) == summary["front_size"]
+    assert float(rows[-1]["hypervolume"]) == pytest.approx(summary["hypervolume_val"], abs=1e-4)

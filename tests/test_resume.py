@@ -1,0 +1,131 @@
+"""A search whose driver is interrupted (SIGINT) or killed (SIGKILL) and then resumed ends with
+exactly the trials it was started with: none lost, none run twice, the Optuna study kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from tests.conftest import CLI, cli_env, run_cli
+from tune_mtl.progress import PROGRESS_LINE
+
+TRIALS, EPOCHS = 5, 4
+FINISHED_LINE = re.compile(r"^\[(\d+)/\d+\] trial (\w+) ")
+
+
+def _start(tmp_path: Path) -> subprocess.Popen:
+    args = [
+        "search", "--dataset", "synthetic", "--scheduler", "none", "--concurrency", "1",
+        "--trials", str(TRIALS), "--max-epochs", str(EPOCHS),
+        "--results", str(tmp_path), "--name", "exp",
+    ]  # fmt: skip
+    return subprocess.Popen(
+        [*CLI, *args], cwd=tmp_path, env=cli_env(), text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _finished_ids(search: subprocess.Popen, count: int) -> list[str]:
+    """Reads progress lines until ``count`` trials have finished; returns their ids."""
+    assert search.stdout is not None
+    finished = []
+    for line in search.stdout:
+        match = FINISHED_LINE.match(line)
+        if match:
+            finished.append(match.group(2))
+            if len(finished) == count:
+                return finished
+    raise AssertionError(f"the search ended after {finished}: {search.stderr.read()[-3000:]}")
+
+
+def _check_resumed(experiment: Path, finished_before: list[str]) -> None:
+    done = run_cli("search", "--resume", str(experiment), cwd=experiment.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Resuming {experiment}" in done.stdout
+    # Progress goes on counting from the trials that had ended, up to the total.
+    lines = [match for line in done.stdout.splitlines() if (match := PROGRESS_LINE.match(line))]
+    assert [int(match["done"]) for match in lines] == list(
+        range(TRIALS - len(lines) + 1, TRIALS + 1)
+    )
+    assert not {match["trial_id"] for match in lines} & set(finished_before)
+    trials = pd.read_csv(experiment / "trials.csv")
+    assert len(trials) == TRIALS and trials["trial_id"].is_unique
+    assert set(finished_before) <= set(trials["trial_id"])
+    assert (trials["status"] == "completed").all()
+    for trial_id in trials["trial_id"]:
+        lines = (experiment / f"trial_{trial_id}" / "result.json").read_text().splitlines()
+        iterations = [json.loads(line)["training_iteration"] for line in lines]
+        assert iterations == list(range(1, EPOCHS + 1)), (trial_id, iterations)
+    study = optuna.load_study(
+        study_name="exp",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(experiment / "optuna.journal"))
+        ),
+    )
+    states = [trial.state.name for trial in study.trials]
+    assert "RUNNING" not in states
+    assert states.count("COMPLETE") == TRIALS
+    # Trials that Ray Tune never recorded (a killed driver) are told to Optuna as failed.
+    assert set(states) <= {"COMPLETE", "FAIL"}
+
+
+def _stop_leftovers(search: subprocess.Popen) -> None:
+    try:
+        os.killpg(search.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_ctrl_c_saves_the_search_and_resume_completes_it(tmp_path: Path) -> None:
+    search = _start(tmp_path)
+    try:
+        finished = _finished_ids(search, 2)
+        search.send_signal(signal.SIGINT)
+        _, stderr = search.communicate(timeout=300)
+    finally:
+        _stop_leftovers(search)
+    assert search.returncode == 130, stderr[-3000:]
+    experiment = tmp_path / "exp"
+    message = stderr.strip().splitlines()[-1]
+    assert message.endswith(f"Resume it with: tune-mtl search --resume {experiment}")
+    assert not (experiment / "trials.csv").exists()
+    _check_resumed(experiment, finished)
+
+
+def test_a_killed_driver_is_resumed_without_losing_finished_trials(tmp_path: Path) -> None:
+    search = _start(tmp_path)
+    try:
+        finished = _finished_ids(search, 2)
+        time.sleep(4)  # the experiment state is saved every 2 s
+        os.killpg(search.pid, signal.SIGKILL)
+        search.wait(timeout=60)
+    finally:
+        _stop_leftovers(search)
+    _check_resumed(tmp_path / "exp", finished)
+
+
+def test_resume_refuses_a_folder_that_is_not_a_search(tmp_path: Path) -> None:
+    done = run_cli("search", "--resume", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"--resume {tmp_path} has no search.json" in done.stderr
+
+
+def test_resume_takes_no_other_settings(tmp_path: Path) -> None:
+    done = run_cli("search", "--resume", str(tmp_path), "--trials", "3", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--trials was given too" in done.stderr
+
+
+@pytest.mark.parametrize("flag", ["--max-failures", "--trials"])
+def test_negative_counts_are_refused(tmp_path: Path, flag: str) -> None:
+    done = run_cli("search", flag, "-1", cwd=tmp_path)
+    assert done.returncode == 2 and flag in done.stderr

@@ -1,0 +1,141 @@
+"""Where a search runs and where Ray keeps it: the Ray cluster, and a storage path every node sees.
+
+With no address, Ray starts on this machine, bound to loopback, without its dashboard. With one
+(``--address`` or ``RAY_ADDRESS``), trials run on that cluster. Ray's experiment (checkpoints,
+trial results, its own state) goes to the storage path: a folder or a pyarrow URI such as
+``s3://bucket/prefix?endpoint_override=HOST:PORT&scheme=http``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.fs
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from tune_mtl.errors import TuneMtlError
+
+__all__ = ["LOOPBACK_NODE_IP", "Storage", "connect", "resolve_storage", "check_storage_shared"]
+
+LOOPBACK_NODE_IP = "127.0.0.2"  # Ray rewrites 127.0.0.1 to the machine's address, not this one.
+_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def connect(address: str | None = None) -> None:
+    """Connects to the Ray cluster at ``address`` (or ``RAY_ADDRESS``), else starts a local one."""
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    runtime_env = {"env_vars": _WORKER_ENV}
+    if address:
+        try:
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+        except (ConnectionError, ValueError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise TuneMtlError(
+                f"cannot connect to the Ray cluster at --address {address!r} ({reason}); start "
+                "one with `ray start --head`, or pass the address `ray status` shows."
+            ) from error
+        return
+    node_ip = LOOPBACK_NODE_IP if sys.platform.startswith("linux") else "127.0.0.1"
+    # "local" starts a new instance even where `ray start` left a cluster running.
+    ray.init(
+        address="local",
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address=node_ip,
+        runtime_env=runtime_env,
+    )
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Ray's storage for experiments: ``root`` inside ``filesystem`` (None: the local disk)."""
+
+    given: str
+    root: str
+    filesystem: pyarrow.fs.FileSystem | None = None
+
+    def experiment_path(self, name: str) -> str:
+        """The experiment's path inside ``filesystem``, as Ray takes it."""
+        return f"{self.root.rstrip('/')}/{name}"
+
+    def location(self, name: str) -> str:
+        """The experiment's place as a user writes it: a folder, or the URI without its query."""
+        base = self.given.split("?")[0] if self.filesystem is not None else self.root
+        return f"{base.rstrip('/')}/{name}"
+
+
+def resolve_storage(storage_path: str | None, *, default: Path) -> Storage:
+    """Turns ``--storage-path`` (a folder or a pyarrow URI) into a filesystem and a root."""
+    if storage_path is None:
+        return Storage(str(default), str(default.resolve()))
+    if "://" not in storage_path:
+        return Storage(storage_path, str(Path(storage_path).resolve()))
+    try:
+        filesystem, root = pyarrow.fs.FileSystem.from_uri(storage_path)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError, OSError) as error:
+        raise TuneMtlError(
+            f"--storage-path {storage_path!r} is not a location pyarrow can open ({error}); pass a "
+            "folder, s3://bucket/prefix or gs://bucket/prefix."
+        ) from error
+    bucket = root.split("/", 1)[0]
+    try:
+        found = filesystem.get_file_info(bucket).type != pyarrow.fs.FileType.NotFound
+    except OSError as error:
+        raise TuneMtlError(
+            f"--storage-path {storage_path!r} cannot be reached ({error}); check the endpoint "
+            "and the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."
+        ) from error
+    if not found:
+        raise TuneMtlError(
+            f"--storage-path {storage_path!r}: the bucket {bucket!r} does not exist; create it "
+            "first."
+        )
+    return Storage(storage_path, root, filesystem)
+
+
+@ray.remote(num_cpus=0)
+def _sees(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def check_storage_shared(storage: Storage) -> None:
+    """Refuses a folder that some node of the cluster cannot see, before any trial runs.
+
+    Trials write checkpoints to the storage path from whichever node runs them, and a trial
+    restarted on another node reads them back, so every node must see the same folder.
+    """
+    if storage.filesystem is not None:
+        return
+    nodes = [node for node in ray.nodes() if node["Alive"]]
+    if len(nodes) < 2:
+        return
+    root = Path(storage.root)
+    root.mkdir(parents=True, exist_ok=True)
+    probe = root / f".tune-mtl-probe-{uuid.uuid4().hex}"
+    probe.touch()
+    try:
+        seen = ray.get(
+            [
+                _sees.options(
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+                ).remote(str(probe))
+                for node in nodes
+            ],
+            timeout=120,
+        )
+    finally:
+        probe.unlink()
+    blind = [node["NodeManagerAddress"] for node, sees in zip(nodes, seen, strict=True) if not sees]
+    if blind:
+        raise TuneMtlError(
+            f"--storage-path {storage.given} is a folder that the Ray node(s) at "
+            f"{', '.join(blind)} cannot see, so their checkpoints would be lost; pass a folder "
+            "that every node mounts (NFS) or a bucket URI such as s3://bucket/tune-mtl."
+        )

@@ -1,0 +1,189 @@
+"""`tune-mtl export`: one trial's model out of a search, as a `.keras` file with a JSON sidecar.
+
+Which checkpoint: the search keeps only each trial's latest checkpoint, so the exported model is the
+trial at its last epoch. That is the model whose validation accuracies ``trials.csv`` records and,
+for a front member, whose test accuracies ``pareto.csv`` records; a trial stopped early is exported
+as it was when stopped. The file is copied byte for byte; nothing is retrained or re-evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.results import TEST_OBJECTIVES, VAL_OBJECTIVES, SearchResult, load_results
+from tune_mtl.trial_files import (
+    count_parameters,
+    epoch_history,
+    latest_checkpoint,
+    trial_config,
+)
+
+__all__ = ["ExportedModel", "export_model", "OUTPUT_NAMES"]
+
+OUTPUT_NAMES = ("task1", "task2")  # the model's output dict keys, as `tune_mtl.model` names them
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """The written model, its sidecar and what the sidecar says."""
+
+    model: Path
+    sidecar: Path
+    info: dict[str, Any]
+
+
+def _choose_trial(result: SearchResult, *, trial_id: str | None, knee: bool) -> str:
+    if knee == (trial_id is not None):
+        raise TuneMtlError(
+            "pass exactly one of --knee or --trial ID, to say which model to export."
+        )
+    if knee:
+        knee_id = result.summary.get("knee_trial_id")
+        if not knee_id:
+            raise TuneMtlError(
+                f"{result.path} has no knee: no trial completed, so the front is empty. "
+                "Pass --trial ID with a trial from trials.csv."
+            )
+        return str(knee_id)
+    known = result.trials["trial_id"].astype(str).tolist()
+    if trial_id not in known:
+        shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+        raise TuneMtlError(f"trial {trial_id!r} is not in {result.path}/trials.csv ({shown}).")
+    return str(trial_id)
+
+
+def _input_spec(keras_file: Path) -> dict[str, Any] | None:
+    """The model's input shape and dtype, from the file's architecture (None if not found)."""
+    with zipfile.ZipFile(keras_file) as archive:
+        config = json.loads(archive.read("config.json"))
+    for layer in config.get("config", {}).get("layers", []):
+        if layer.get("class_name") == "InputLayer":
+            layer_config = layer.get("config", {})
+            return {
+                "name": layer_config.get("name"),
+                "shape": layer_config.get("batch_shape", [None])[1:],
+                "dtype": layer_config.get("dtype"),
+            }
+    return None
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(handle)
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+
+
+def export_model(
+    experiment: str | Path,
+    *,
+    out: str | Path,
+    trial_id: str | None = None,
+    knee: bool = False,
+    overwrite: bool = False,
+) -> ExportedModel:
+    """Copies a trial's last checkpoint to ``out`` (a `.keras` file) and writes ``out`` + `.json`.
+
+    Args:
+        experiment: the search's folder, ``results/NAME``.
+        out: where the model goes; must end in ``.keras``. The sidecar is the same name in `.json`.
+        trial_id: the trial to export (see ``trials.csv``); or
+        knee: export the front's knee trial instead.
+        overwrite: replace existing files at ``out`` and its sidecar.
+
+    Returns:
+        The paths written and the sidecar's content: the trial's configuration, the tasks with their
+        class names in output order, and its validation (and, for front members, test) accuracies.
+    """
+    result = load_results(experiment)
+    chosen = _choose_trial(result, trial_id=trial_id, knee=knee)
+    model_path = Path(out)
+    if model_path.suffix != ".keras":
+        raise TuneMtlError(
+            f"--out must end in .keras, the format keras.models.load_model reads, but got {out}."
+        )
+    sidecar_path = model_path.with_suffix(".json")
+    existing = [str(p) for p in (model_path, sidecar_path) if p.exists()]
+    if existing and not overwrite:
+        raise TuneMtlError(
+            f"{' and '.join(existing)} already exist; pass --overwrite or another --out."
+        )
+    if not model_path.parent.is_dir():
+        raise TuneMtlError(f"{model_path.parent} is not a folder; create it or pass another --out.")
+
+    checkpoint = latest_checkpoint(result.path, chosen)
+    row = result.trials.set_index(result.trials["trial_id"].astype(str)).loc[chosen]
+    history = epoch_history(result.path, chosen)
+    at_epoch = history[history["training_iteration"] == checkpoint.epochs]
+    validation = at_epoch.iloc[-1] if len(at_epoch) else row
+    front = result.pareto.set_index(result.pareto["trial_id"].astype(str))
+    tasks = result.summary["tasks"]
+    on_front = chosen in front.index
+    test = (
+        {
+            t["name"]: _number(front.loc[chosen, c])
+            for t, c in zip(tasks, TEST_OBJECTIVES, strict=True)
+        }
+        if on_front
+        else None
+    )
+    info: dict[str, Any] = {
+        "trial_id": chosen,
+        "search": result.summary.get("name"),
+        "experiment": str(result.path.resolve()),
+        "dataset": result.summary.get("dataset"),
+        "model": result.summary.get("model"),
+        "status": row["status"],
+        "on_front": on_front,
+        "knee": chosen == result.summary.get("knee_trial_id"),
+        "epochs": checkpoint.epochs,
+        "config": trial_config(result.path, chosen),
+        "input": _input_spec(checkpoint.path),
+        "outputs": [
+            {"output": output, "task": task["name"], "classes": task["classes"]}
+            for output, task in zip(OUTPUT_NAMES, tasks, strict=True)
+        ],
+        "accuracy": {
+            "validation": {
+                t["name"]: _number(validation[c])
+                for t, c in zip(tasks, VAL_OBJECTIVES, strict=True)
+            },
+            "test": test,
+        },
+        "parameters": count_parameters(checkpoint.path),
+        "checkpoint": str(checkpoint.path.resolve()),
+        "versions": result.summary.get("versions", {}),
+    }
+    _copy_atomically(checkpoint.path, model_path)
+    handle, temporary = tempfile.mkstemp(dir=sidecar_path.parent, prefix=f".{sidecar_path.name}.")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(json.dumps(info, indent=2) + "\n")
+    os.replace(temporary, sidecar_path)
+    return ExportedModel(model_path, sidecar_path, info)
+
+
+def describe(exported: ExportedModel) -> str:
+    """One line for the CLI: what was exported, where, and how good it is."""
+    info = exported.info
+    role = "knee" if info["knee"] else "front member" if info["on_front"] else info["status"]
+    parts = [f"val {name} {value:.4f}" for name, value in info["accuracy"]["validation"].items()]
+    if info["accuracy"]["test"]:
+        parts += [f"test {name} {value:.4f}" for name, value in info["accuracy"]["test"].items()]
+    return (
+        f"Exported trial {info['trial_id']} ({role}, {info['epochs']} epochs) to {exported.model} "
+        f"with {exported.sidecar}: {', '.join(parts)}"
+    )

@@ -1,0 +1,111 @@
+"""Hyperparameter importance for each task, from Optuna's PED-ANOVA on a search's stored study.
+
+Only COMPLETE trials count: the searcher tells Optuna PRUNED for trials that ASHA stopped, so the
+study's completed trials are the ones trained for the whole budget, judged on equal terms.
+PED-ANOVA needs nothing beyond Optuna (fANOVA would need scikit-learn). It answers: which
+hyperparameters set the best trials apart from the rest, for this task's validation accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from tune_mtl.errors import TuneMtlError
+
+__all__ = ["Importances", "param_importances", "load_study", "TOP_TRIALS", "TARGET_QUANTILE"]
+
+STUDY_FILE = "optuna.journal"  # as `tune_mtl.searcher` writes it
+# The "best" trials are the top 10%, and at least 5 of them (Optuna's advice for PED-ANOVA), which
+# must be at most half of the completed trials, else the best are not set apart from anything.
+TARGET_QUANTILE = 0.1
+TOP_TRIALS = 5
+
+
+@dataclass(frozen=True)
+class Importances:
+    """Importance of each varied hyperparameter per task, or why there is none.
+
+    ``per_task[i]`` maps each hyperparameter to its share of importance for task ``i + 1``'s
+    validation accuracy (the shares sum to 1), most important first; None for a task whose accuracy
+    is the same in every completed trial. ``per_task`` itself is None when the study has too few
+    completed trials; ``message`` then says why.
+    """
+
+    per_task: tuple[dict[str, float] | None, dict[str, float] | None] | None
+    completed_trials: int
+    varied_params: tuple[str, ...]
+    top_trials: int = 0
+    message: str | None = None
+
+
+def load_study(experiment: str | Path, study_name: str) -> optuna.Study:
+    """The search's Optuna study, read from ``optuna.journal`` in its folder."""
+    path = Path(experiment) / STUDY_FILE
+    if not path.is_file():
+        raise TuneMtlError(f"{path} does not exist; pass the folder of a finished search.")
+    storage = JournalStorage(JournalFileBackend(str(path)))
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _varied_params(trials: list[optuna.trial.FrozenTrial]) -> tuple[str, ...]:
+    distributions: dict[str, optuna.distributions.BaseDistribution] = {}
+    for trial in trials:
+        distributions.update(trial.distributions)
+    return tuple(sorted(name for name, dist in distributions.items() if not dist.single()))
+
+
+def _one_task(study: optuna.Study, index: int, top_trials: int) -> dict[str, float] | None:
+    values = [t.values[index] for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    if np.ptp(values) == 0:
+        return None
+    completed = len(values)
+    # Half a trial below `top_trials`, so that rounding up inside Optuna lands on it exactly.
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator(
+        target_quantile=(top_trials - 0.5) / completed
+    )
+    with warnings.catch_warnings():
+        # It warns that it ranks low values first: the target below is negated for that.
+        warnings.simplefilter("ignore", UserWarning)
+        importances = optuna.importance.get_param_importances(
+            study, evaluator=evaluator, target=lambda trial: -trial.values[index]
+        )
+    varied = _varied_params(study.get_trials(deepcopy=False))
+    return {name: float(value) for name, value in importances.items() if name in varied}
+
+
+def param_importances(study: optuna.Study) -> Importances:
+    """PED-ANOVA importances of the varied hyperparameters for each objective (task) of ``study``.
+
+    Needs at least ``2 * TOP_TRIALS`` completed trials; with fewer, returns a message instead of
+    numbers that would be noise.
+    """
+    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    varied = _varied_params(study.get_trials(deepcopy=False))
+    if not varied:
+        return Importances(None, len(completed), varied, message="No hyperparameter varied.")
+    needed = 2 * TOP_TRIALS
+    if len(completed) < needed:
+        total = len(study.get_trials(deepcopy=False))
+        others = "; the others were stopped early or failed" if len(completed) < total else ""
+        return Importances(
+            None,
+            len(completed),
+            varied,
+            message=(
+                f"Hyperparameter importance needs at least {needed} completed trials, but this "
+                f"search has {len(completed)} of {total}{others}. Run more trials, or pass "
+                "`--scheduler none`, to see it."
+            ),
+        )
+    top = max(TOP_TRIALS, math.ceil(TARGET_QUANTILE * len(completed)))
+    per_task = (_one_task(study, 0, top), _one_task(study, 1, top))
+    return Importances(per_task, len(completed), varied, top_trials=top)
