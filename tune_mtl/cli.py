@@ -58,7 +58,13 @@ def search_command(
     sampler: Annotated[
         Optional[str], typer.Option(help="tpe, nsga2, gp or random [default: tpe].")
     ] = None,
-    scheduler: Annotated[Optional[str], typer.Option(help="asha or none [default: asha].")] = None,
+    scheduler: Annotated[
+        Optional[str],
+        typer.Option(
+            help="asha (on mean validation accuracy), mo-asha (on the Pareto front of both) "
+            "or none [default: asha]."
+        ),
+    ] = None,
     results: Annotated[Path, typer.Option(help="Folder that holds each search's folder.")] = Path(
         "results"
     ),

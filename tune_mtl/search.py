@@ -21,7 +21,7 @@ import pandas as pd
 import ray
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from tune_mtl import __version__
 from tune_mtl.cluster import Storage, check_storage_shared, connect, resolve_storage
@@ -44,9 +44,12 @@ from tune_mtl.space import SearchSpace, default_space_path, load_space
 
 __all__ = ["SearchOptions", "search", "resume", "SCHEDULERS", "SCHEDULER_METRIC"]
 
-SCHEDULERS = ("asha", "none")
+SCHEDULERS = ("asha", "mo-asha", "none")
 # ASHA ranks trials on one number; the mean keeps trials that learn both tasks.
 SCHEDULER_METRIC = "val_mean_accuracy"
+# Both schedulers judge a trial after 1, 4, 16, ... epochs and let about a quarter go on.
+GRACE_PERIOD = 1
+REDUCTION_FACTOR = 4
 SEARCH_FILE = "search.json"  # the options of a search, so that `resume` can rebuild it
 DEFAULTS: dict[str, Any] = {
     "trials": 50,
@@ -182,17 +185,33 @@ def _evaluate_front(
     return front
 
 
-def _scheduler(options: SearchOptions) -> ASHAScheduler | None:
-    if options.scheduler != "asha" or options.max_epochs == 1:
+def _scheduler(options: SearchOptions) -> TrialScheduler | None:
+    if options.scheduler == "none" or options.max_epochs == 1:
         return None
+    if options.scheduler == "mo-asha":
+        from tune_mtl.schedulers import MOASHAScheduler
+
+        return MOASHAScheduler(
+            metric=list(VAL_OBJECTIVES),
+            mode=["max"] * len(VAL_OBJECTIVES),
+            time_attr="training_iteration",
+            max_t=options.max_epochs,
+            grace_period=GRACE_PERIOD,
+            reduction_factor=REDUCTION_FACTOR,
+        )
     return ASHAScheduler(
         time_attr="training_iteration",
         metric=SCHEDULER_METRIC,
         mode="max",
         max_t=options.max_epochs,
-        grace_period=1,
-        reduction_factor=4,
+        grace_period=GRACE_PERIOD,
+        reduction_factor=REDUCTION_FACTOR,
     )
+
+
+def _scheduler_metric(options: SearchOptions) -> str | list[str]:
+    """What the scheduler ranks trials on, for summary.json."""
+    return list(VAL_OBJECTIVES) if options.scheduler == "mo-asha" else SCHEDULER_METRIC
 
 
 def _versions() -> dict[str, str]:
@@ -520,7 +539,7 @@ def _finish(
             for t in data.tasks
         ],
         "params": params,
-        "scheduler_metric": SCHEDULER_METRIC if _scheduler(options) is not None else None,
+        "scheduler_metric": _scheduler_metric(options) if _scheduler(options) is not None else None,
         "status_counts": trials_table["status"].value_counts().to_dict(),
         "front_size": len(front),
         "hypervolume_reference": list(chance),

@@ -1,0 +1,75 @@
+"""`tune-mtl search --scheduler mo-asha` through the real CLI and a local Ray, read back with pandas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+from tune_mtl.searcher import STUDY_FILE
+
+pytestmark = pytest.mark.e2e
+
+VAL = ["val_task1_accuracy", "val_task2_accuracy"]
+
+
+def test_mo_asha_search_stops_trials_prunes_them_in_optuna_and_keeps_them_off_the_front(
+    tmp_path: Path,
+) -> None:
+    done = run_cli(
+        "search", "--dataset", "synthetic", "--scheduler", "mo-asha", "--trials", "6",
+        "--max-epochs", "4", "--results", str(tmp_path), "--name", "mo", "--seed", "1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    experiment = tmp_path / "mo"
+    trials = pd.read_csv(experiment / "trials.csv")
+    pareto = pd.read_csv(experiment / "pareto.csv")
+    summary = json.loads((experiment / "summary.json").read_text())
+
+    assert summary["scheduler"] == "mo-asha" and summary["scheduler_metric"] == VAL
+    assert set(trials["status"]) <= {"completed", "stopped"}
+    stopped = trials[trials["status"] == "stopped"]
+    # With seed 1 the second trial dominates the third at epoch 1 (task 1 up, task 2 equal), and
+    # the third cannot start before the second reports: a stop is certain.
+    assert len(stopped) >= 1
+    assert (stopped["epochs"] == 1).all()  # the only rung below 4 epochs, eta 4
+    assert (trials.loc[trials["status"] == "completed", "epochs"] == 4).all()
+    assert set(pareto["trial_id"]) <= set(trials.loc[trials["status"] == "completed", "trial_id"])
+    assert not set(pareto["trial_id"]) & set(stopped["trial_id"])
+
+    # A trial whose epoch-1 result dominates every other trial's is never stopped.
+    first = {}
+    for trial_id in trials["trial_id"]:
+        with (experiment / f"trial_{trial_id}" / "result.json").open() as lines:
+            row = json.loads(next(lines))
+        assert row["training_iteration"] == 1
+        first[trial_id] = np.array([row[name] for name in VAL])
+    for trial_id, point in first.items():
+        others = [p for t, p in first.items() if t != trial_id]
+        if all((point >= p).all() and (point > p).any() for p in others):
+            assert trials.set_index("trial_id").loc[trial_id, "status"] == "completed"
+
+    # Optuna's stored study: each stopped trial PRUNED, each completed one COMPLETE with its values.
+    study = optuna.load_study(
+        study_name="mo",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(experiment / STUDY_FILE))
+        ),
+    )
+    assert len(study.trials) == len(trials)
+    state_by_gamma = {round(t.params["gamma"], 12): t for t in study.trials}
+    for row in trials.itertuples():
+        optuna_trial = state_by_gamma[round(row.gamma, 12)]
+        if row.status == "stopped":
+            assert optuna_trial.state == optuna.trial.TrialState.PRUNED
+            assert optuna_trial.values is None
+        else:
+            assert optuna_trial.state == optuna.trial.TrialState.COMPLETE
+            assert optuna_trial.values == pytest.approx([getattr(row, name) for name in VAL])
+    assert f"[{len(trials)}/6] trial" in done.stdout and "scheduler mo-asha" in done.stdout
