@@ -111,7 +111,7 @@ def arm_summaries(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for arm in dict.fromkeys(run["arm"] for run in runs):
         arm_runs = [run for run in runs if run["arm"] == arm]
         finals, times, cpus = [], [], []
-        completed, finished, cpu_used, machine_busy, peaks = [], [], [], [], []
+        completed, finished, cpu_used, other_load, peaks = [], [], [], [], []
         for run in arm_runs:
             budget = run["budget_s"]
             finals.append(hypervolume_at(run, budget))
@@ -122,7 +122,8 @@ def arm_summaries(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             completed.append(sum(t["status"] == "completed" for t in ended) * 3600 / budget)
             finished.append(len(ended) * 3600 / budget)
             cpu_used.append(cpu_at(run, budget))
-            machine_busy.append(_machine_busy_at(run, budget))
+            # CPUs kept busy by processes outside the arm, on average over its budget.
+            other_load.append((_machine_busy_at(run, budget) - cpu_at(run, budget)) / budget)
             peaks.append(run["peak_pss_mb"])
         summaries[arm] = {
             "seeds": [run["seed"] for run in arm_runs],
@@ -136,7 +137,7 @@ def arm_summaries(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "completed_per_hour": statistics.fmean(completed),
             "finished_per_hour": statistics.fmean(finished),
             "tree_cpu_s": statistics.fmean(cpu_used),
-            "machine_busy_s": statistics.fmean(machine_busy),
+            "other_load_cpus": statistics.fmean(other_load),
             "peak_pss_mb": statistics.fmean(peaks),
         }
     return summaries

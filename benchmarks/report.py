@@ -58,6 +58,8 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
         raw = record["overhead"]
         overhead = overhead_summary(raw["jobs"], raw["bare"], concurrency=raw["concurrency"])
         overhead["seed"] = raw["seed"]
+        overhead["bare_other_load_cpus"] = raw.get("other_load_cpus")
+        overhead["search_other_load_cpus"] = summaries.get("c", {}).get("other_load_cpus")
     memory = None
     if record.get("memory"):
         memory = memory_summary({int(k): v for k, v in record["memory"].items()})
@@ -82,8 +84,8 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
         "",
         "| arm | final test hypervolume (mean ± sd) | time to 95% (median) | seeds reaching 95% | "
         "CPU-s to 95% (median) | completed trials/h | finished trials/h | CPU-s used | "
-        "peak PSS |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "other load | peak PSS |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for arm, s in summaries.items():
         mean, sd = s["final_hypervolume_mean_sd"]
@@ -91,7 +93,8 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
             f"| {ARM_LABELS.get(arm, arm)} | {mean:.4f} ± {sd:.4f} | "
             f"{_fmt(s['time_to_95_median_s'])} | {s['reached']}/{len(s['seeds'])} | "
             f"{_fmt(s['cpu_to_95_median_s'])} | {s['completed_per_hour']:.1f} | "
-            f"{s['finished_per_hour']:.1f} | {s['tree_cpu_s']:.0f} | {s['peak_pss_mb']:.0f} MiB |"
+            f"{s['finished_per_hour']:.1f} | {s['tree_cpu_s']:.0f} | "
+            f"{s['other_load_cpus']:.2f} CPUs | {s['peak_pss_mb']:.0f} MiB |"
         )
     lines += ["", f"![test hypervolume against time and CPU-seconds]({png_name})", ""]
     lines += ["### Targets", "", "| target | measured | status |", "| --- | --- | --- |"]
@@ -147,7 +150,9 @@ def _overhead_lines(overhead: dict[str, Any] | None) -> list[str]:
         f"{overhead.get('seed', 0)} were trained again in a bare Keras loop (no Ray, no Optuna, no "
         f"checkpoints), {overhead['concurrency']} loops side by side with one TensorFlow thread "
         "each, as the search ran its trials. A configuration's time is from the previous one's "
-        "end on the same worker to its own end, gaps included.",
+        "end on the same worker to its own end, gaps included. Only trials of warm workers (not "
+        "a worker's first) are taken, and each bare loop first trains one untimed epoch, so "
+        "neither side pays TensorFlow's first-model costs.",
         "",
         "| | seconds per trial | trials/h |",
         "| --- | --- | --- |",
@@ -155,6 +160,10 @@ def _overhead_lines(overhead: dict[str, Any] | None) -> list[str]:
         f"{overhead['search_per_hour']:.1f} |",
         f"| of which inside the trial (Ray's `time_total_s`) | {_fmt(in_trial, '.1f', '')} | |",
         f"| bare Keras loop | {overhead['bare_slot_s']:.1f} | {overhead['bare_per_hour']:.1f} |",
+        "",
+        f"Other load on the machine: {_fmt(overhead['search_other_load_cpus'], '.2f', ' CPUs')} "
+        f"during arm (c) (mean over seeds), "
+        f"{_fmt(overhead['bare_other_load_cpus'], '.2f', ' CPUs')} during the bare loops.",
         "",
         f"Ratio (tune-mtl / bare): **{overhead['ratio']:.3f}**."
         + (
@@ -224,8 +233,10 @@ def _method_lines(settings: dict[str, Any]) -> list[str]:
         "median over seeds counts a seed that never reached it as later than any.",
         "- **CPU-seconds.** User plus system CPU time of the arm's whole process tree (driver, "
         "Ray's processes, workers), read from `/proc/PID/stat` every "
-        f"{settings['sample_interval_s']:g} s. The machine-wide busy time (`/proc/stat`, which "
-        "includes any other load on the machine) is in the JSON as a check.",
+        f"{settings['sample_interval_s']:g} s. *Other load*: the machine-wide busy time "
+        "(`/proc/stat`) less the arm's own, per second of budget: CPUs that processes outside "
+        "the benchmark kept busy meanwhile. Above about 0.1, the arms competed with other "
+        "work and their numbers are less comparable.",
         "- **Trials per hour.** Trials that completed (or ended at all, early-stopped ones "
         "included) within the budget, per hour of budget.",
         "- **Memory.** Peak of the summed PSS (`/proc/PID/smaps_rollup`) of the process tree, "
