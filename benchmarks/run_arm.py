@@ -118,15 +118,22 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
     for row in result.trials.itertuples(index=False):
         trial = row._asdict()
         history = epoch_history(experiment, trial["trial_id"])
+        end = ends.get(trial["trial_id"])
         test = None
-        if data is not None and trial["status"] == "completed":
+        # Trials that completed after the budget (while the search was still stopping) never count.
+        if (
+            data is not None
+            and trial["status"] == "completed"
+            and end is not None
+            and end <= args.budget
+        ):
             test = _evaluate_checkpoint(latest_checkpoint(experiment, trial["trial_id"]).path, data)
         trials.append(
             {
                 "id": trial["trial_id"],
                 "status": trial["status"],
                 "epochs": int(trial["epochs"]),
-                "end_s": ends.get(trial["trial_id"]),
+                "end_s": end,
                 "pid": int(history["pid"].iloc[-1]) if "pid" in history else None,
                 "trial_s": None if trial["seconds"] != trial["seconds"] else trial["seconds"],
                 "val": [trial["val_task1_accuracy"], trial["val_task2_accuracy"]],
