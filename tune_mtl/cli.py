@@ -98,6 +98,14 @@ def search_command(
     max_failures: Annotated[
         int, typer.Option(min=0, help="Restarts of a failed trial, from its last checkpoint.")
     ] = 2,
+    time_budget: Annotated[
+        Optional[float],
+        typer.Option(
+            metavar="SECONDS",
+            help="Wall-clock seconds for the trials; then running trials stop and the search "
+            "ends with the trials it has [default: no limit].",
+        ),
+    ] = None,
     resume: Annotated[
         Optional[Path],
         typer.Option(help="Continue the interrupted search in this folder (results/NAME)."),
@@ -132,7 +140,7 @@ def search_command(
             concurrency=concurrency, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
             sampler=sampler, scheduler=scheduler, results=results, name=name, seed=seed,
             data_dir=data_dir, model=model, address=address, storage_path=storage_path,
-            max_failures=max_failures, echo=echo, verbose=verbose,
+            max_failures=max_failures, time_budget_s=time_budget, echo=echo, verbose=verbose,
         )  # fmt: skip
     typer.echo(format_front(result))
     typer.echo(f"Results: {result.path} (trials.csv, pareto.csv, summary.json)")

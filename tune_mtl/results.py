@@ -147,6 +147,11 @@ def _plain(value: Any) -> Any:
 
 
 def _front_table(result: SearchResult) -> str:
+    if result.pareto.empty:
+        return (
+            f"Pareto front: 0 of {len(result.trials)} trials: no trial trained all its epochs, "
+            "so there is no front."
+        )
     task1, task2 = (task["name"] for task in result.summary["tasks"])
     params = [p for p in result.summary["params"] if p in result.pareto.columns]
     columns = {

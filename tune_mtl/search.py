@@ -85,6 +85,8 @@ class SearchOptions:
     data_dir: Path | None
     storage_path: str | None
     max_failures: int
+    # Seconds from the start of the trials to their end; None runs until `trials` finished.
+    time_budget_s: float | None = None
 
     def to_json(self) -> str:
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -126,6 +128,18 @@ def _trial_status(trial: Any, max_epochs: int) -> str:
         epochs = trial.last_result.get("training_iteration", 0)
         return "completed" if epochs >= max_epochs else "stopped"
     return trial.status.lower()
+
+
+def _interrupted(statuses: pd.Series, *, trials: int, budget_spent: bool) -> bool:
+    """Whether a search stopped before its end, so that `resume` must continue it.
+
+    A trial still running, pending or paused in Ray's saved state means the driver stopped
+    (Ctrl-C). Fewer trials than asked is a normal end only when the time budget ran out.
+    """
+    if statuses.isin(["running", "pending", "paused"]).any():
+        return True
+    finished = statuses.isin(["completed", "stopped", "failed"]).sum()
+    return bool(finished < trials and not budget_spent)
 
 
 def _trials_frame(
@@ -250,6 +264,7 @@ def search(
     address: str | None = None,
     storage_path: str | None = None,
     max_failures: int = 2,
+    time_budget_s: float | None = None,
     echo: Callable[[str], Any] = print,
     live: bool | None = None,
     verbose: bool = False,
@@ -268,6 +283,10 @@ def search(
         storage_path: where Ray keeps the experiment (checkpoints, trial results): a folder
             every node sees, or a URI such as ``s3://bucket/prefix``; default ``results``.
         max_failures: how often a failed trial restarts from its last epoch checkpoint.
+        time_budget_s: wall-clock seconds for the trials; when they run out, running trials stop
+            (``stopped``, never in the front) and the search ends normally with the trials it
+            has. Counted from the start of Ray Tune's loop, after the data are loaded and Ray is
+            up; starting the trials' processes counts.
 
     Returns:
         The trials and the Pareto front (validation accuracies, with test accuracies) as DataFrames.
@@ -291,6 +310,8 @@ def search(
         raise TuneMtlError(f"--concurrency must be >= 1, but got {concurrency}.")
     if max_failures < 0:
         raise TuneMtlError(f"--max-failures must be >= 0, but got {max_failures}.")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise TuneMtlError(f"--time-budget must be > 0 seconds, but got {time_budget_s}.")
     options = SearchOptions(
         **merged,
         space=space_file.path,
@@ -303,6 +324,7 @@ def search(
         data_dir=Path(data_dir) if data_dir is not None else None,
         storage_path=storage_path,
         max_failures=max_failures,
+        time_budget_s=time_budget_s,
     )
     experiment_dir = options.results / options.name
     if experiment_dir.exists():
@@ -420,12 +442,24 @@ def _run(
         )
     else:
         tuner = _new_tuner(options, storage, space_file, data, trainable, echo=echo, **new)
+        budget = options.time_budget_s
+        budget_text = f", time budget {budget:g} s" if budget is not None else ""
         echo(
             f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
-            f"sampler {options.sampler}, scheduler {options.scheduler}; results in {experiment_dir}"
+            f"sampler {options.sampler}, scheduler {options.scheduler}{budget_text}; "
+            f"results in {experiment_dir}"
         )
+    fit_started = time.perf_counter()
     tuner.fit()
-    return _finish(options, storage, space_file, data, started=started, echo=echo)
+    # Ray starts the budget's clock after fit() starts, so a budget that ran out took this long.
+    # A resumed search gets its whole budget again: Ray does not save the clock.
+    budget_spent = (
+        options.time_budget_s is not None
+        and time.perf_counter() - fit_started >= options.time_budget_s
+    )
+    return _finish(
+        options, storage, space_file, data, started=started, budget_spent=budget_spent, echo=echo
+    )
 
 
 def _new_tuner(
@@ -480,6 +514,7 @@ def _new_tuner(
             scheduler=_scheduler(options),
             num_samples=options.trials,
             max_concurrent_trials=options.concurrency,
+            time_budget_s=options.time_budget_s,
             reuse_actors=True,
             trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
         ),
@@ -507,6 +542,7 @@ def _finish(
     data: Dataset,
     *,
     started: float,
+    budget_spent: bool,
     echo: Callable[[str], Any],
 ) -> SearchResult:
     """Turns the finished experiment into trials.csv, pareto.csv and summary.json."""
@@ -518,8 +554,13 @@ def _finish(
     )
     params = [*space_file.params, *space_file.constants]
     trials_table = _trials_frame(analysis, options, params)
+    if trials_table.empty and budget_spent:
+        raise TuneMtlError(
+            f"the time budget of {options.time_budget_s:g} s ran out before any trial started; "
+            "pass a larger --time-budget."
+        )
     finished = trials_table["status"].isin(["completed", "stopped", "failed"]).sum()
-    if finished < options.trials:
+    if _interrupted(trials_table["status"], trials=options.trials, budget_spent=budget_spent):
         raise SearchInterrupted(
             f"search interrupted with {finished} of {options.trials} trials finished; its state "
             f"is saved. Resume it with: tune-mtl search --resume {experiment_dir}"

@@ -1,0 +1,192 @@
+"""Starting the benchmark's runs as processes while sampling their tree: a search arm, the
+Keras arm, the bare loops of the overhead check and the searches of the memory check.
+
+Each run is `python -m benchmarks.run_arm ...` with this checkout on ``PYTHONPATH``; it writes a
+JSON file, and `measure_processes` adds the samples of its process tree (CPU time, PSS) to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.analysis import overhead_jobs
+from benchmarks.procfs import TreeSampler, stop_descendants
+
+__all__ = ["BenchmarkError", "SEARCH_ARMS", "MEMORY_INTERVAL_S", "run_arm", "run_overhead",
+           "run_memory"]  # fmt: skip
+
+REPO = Path(__file__).resolve().parent.parent
+# (sampler, scheduler) of the search arms; arm (e) is the plain Keras loop.
+SEARCH_ARMS = {"a": ("tpe", "mo-asha"), "b": ("tpe", "asha"), "c": ("tpe", "none"),
+               "d": ("random", "none")}  # fmt: skip
+MEMORY_INTERVAL_S = 0.5
+
+
+class BenchmarkError(Exception):
+    """The benchmark cannot go on; the message names what failed and where to look."""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("RAY_ADDRESS", None)  # every search starts its own local Ray
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    env.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    return env
+
+
+def measure_processes(
+    build: Callable[[float], list[list[str]]],
+    logs: list[Path],
+    *,
+    interval: float,
+    memory_every: int,
+) -> dict[str, Any]:
+    """Runs the commands ``build(t0)`` side by side while sampling this process's tree."""
+    t0 = time.monotonic()
+    sampler = TreeSampler(root=os.getpid(), t0=t0, interval=interval, memory_every=memory_every)
+    sampler.start()
+    processes = []
+    for command, log in zip(build(t0), logs, strict=True):
+        with log.open("w") as stream:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks.run_arm", *command],
+                    cwd=REPO,
+                    env=_env(),
+                    stdout=stream,
+                    stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            )
+    codes = [process.wait() for process in processes]
+    samples = sampler.stop()
+    killed = stop_descendants(os.getpid())
+    for code, log in zip(codes, logs, strict=True):
+        if code != 0:
+            tail = log.read_text().strip().splitlines()[-1:] or ["(empty log)"]
+            raise BenchmarkError(f"{log.stem} ended with exit code {code}: {tail[0]} (see {log}).")
+    return {
+        "samples": [[s.t, s.tree_cpu_s, s.machine_busy_s, s.pss_mb] for s in samples],
+        "peak_pss_mb": sampler.peak_pss_mb,
+        "processes_seen": sampler.processes_seen,
+        "wall_s": time.monotonic() - t0,
+        "leftover_processes_killed": len(killed),
+    }
+
+
+def _common(t0: float, seed: int, options: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    common = [
+        "--t0", repr(t0), "--seed", str(seed), "--dataset", options["dataset"],
+        "--model", settings["model"], "--max-epochs", str(settings["max_epochs"]),
+        "--batch-size", str(settings["batch_size"]),
+    ]  # fmt: skip
+    if settings["examples_per_epoch"] is not None:
+        common += ["--examples-per-epoch", str(settings["examples_per_epoch"])]
+    if options["data_dir"] is not None:
+        common += ["--data-dir", str(options["data_dir"])]
+    return common
+
+
+def _search_command(
+    name: str, sampler: str, scheduler: str, *, concurrency: int, budget: float, seed: int,
+    options: dict[str, Any], settings: dict[str, Any], workdir: Path, test: bool = True,
+) -> Callable[[float], list[list[str]]]:  # fmt: skip
+    def build(t0: float) -> list[list[str]]:
+        return [[
+            "search", "--out", str(workdir / f"{name}.json"),
+            *_common(t0, seed, options, settings), "--budget", repr(budget), "--name", name,
+            "--sampler", sampler, "--scheduler", scheduler, "--concurrency", str(concurrency),
+            "--workdir", str(workdir / "searches"), *([] if test else ["--no-test"]),
+        ]]  # fmt: skip
+
+    return build
+
+
+def run_arm(
+    arm: str, seed: int, options: dict[str, Any], settings: dict[str, Any], workdir: Path
+) -> dict[str, Any]:
+    name = f"{arm}-seed{seed}"
+    budget = options["budget"]
+    if arm in SEARCH_ARMS:
+        sampler, scheduler = SEARCH_ARMS[arm]
+        build = _search_command(
+            name, sampler, scheduler, concurrency=settings["concurrency"], budget=budget,
+            seed=seed, options=options, settings=settings, workdir=workdir,
+        )  # fmt: skip
+    else:
+
+        def build(t0: float) -> list[list[str]]:
+            common = _common(t0, seed, options, settings)
+            out = str(workdir / f"{name}.json")
+            return [["keras", "--out", out, *common, "--budget", repr(budget)]]
+
+    measured = measure_processes(
+        build, [workdir / "logs" / f"{name}.log"],
+        interval=options["sample_interval"], memory_every=options["memory_every"],
+    )  # fmt: skip
+    result = json.loads((workdir / f"{name}.json").read_text())
+    return {"arm": arm, "seed": seed, "budget_s": budget, **result, **measured}
+
+
+def run_overhead(
+    c_run: dict[str, Any], options: dict[str, Any], settings: dict[str, Any], workdir: Path
+) -> dict[str, Any]:
+    """Arm (c)'s completed configurations again, in bare Keras loops side by side."""
+    jobs = overhead_jobs(c_run, options["overhead_configs"])
+    loops = min(len(jobs), settings["concurrency"])
+    record: dict[str, Any] = {"seed": c_run["seed"], "concurrency": settings["concurrency"],
+                              "jobs": jobs, "bare": []}  # fmt: skip
+    if not jobs:
+        return record
+    shares = [jobs[i::loops] for i in range(loops)]
+    for i, share in enumerate(shares):
+        payload = [[job["id"], job["config"], c_run["seed"]] for job in share]
+        (workdir / f"bare-jobs-{i}.json").write_text(json.dumps(payload))
+
+    def build(t0: float) -> list[list[str]]:
+        return [
+            ["bare", "--out", str(workdir / f"bare-{i}.json"),
+             *_common(t0, c_run["seed"], options, settings),
+             "--jobs", str(workdir / f"bare-jobs-{i}.json"), "--threads", "1"]
+            for i in range(loops)
+        ]  # fmt: skip
+
+    measured = measure_processes(
+        build, [workdir / "logs" / f"bare-{i}.log" for i in range(loops)],
+        interval=options["sample_interval"], memory_every=options["memory_every"],
+    )  # fmt: skip
+    for i in range(loops):
+        record["bare"] += json.loads((workdir / f"bare-{i}.json").read_text())["trials"]
+    record["wall_s"] = measured["wall_s"]
+    _, tree_cpu, machine_busy, _ = measured["samples"][-1]
+    record["other_load_cpus"] = (machine_busy - tree_cpu) / measured["wall_s"]
+    return record
+
+
+def run_memory(
+    options: dict[str, Any], settings: dict[str, Any], workdir: Path
+) -> tuple[dict[str, float], dict[str, Any]]:
+    peaks, raw = {}, {}
+    for concurrency in (1, 2):
+        name = f"memory-{concurrency}"
+        build = _search_command(
+            name, "tpe", "none", concurrency=concurrency, budget=options["memory_budget"],
+            seed=options["seeds"][0], options=options, settings=settings, workdir=workdir,
+            test=False,
+        )  # fmt: skip
+        measured = measure_processes(
+            build, [workdir / "logs" / f"{name}.log"],
+            interval=MEMORY_INTERVAL_S, memory_every=1,
+        )  # fmt: skip
+        peaks[str(concurrency)] = measured["peak_pss_mb"]
+        raw[name] = measured
+        print(f"memory, {concurrency} trial(s) at once: peak PSS {measured['peak_pss_mb']:.0f} MiB")
+    return peaks, raw

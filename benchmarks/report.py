@@ -1,0 +1,294 @@
+"""The benchmark's outputs: a markdown page with the tables, a PNG of hypervolume over time, and
+the raw numbers as JSON, from which `python benchmarks/search_efficiency.py --from-json` makes the
+page and the plot again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.analysis import (
+    REACH_FRACTION,
+    arm_summaries,
+    cpu_at,
+    hypervolume_at,
+    hypervolume_curve,
+    memory_summary,
+    overhead_summary,
+    targets,
+)
+
+__all__ = ["write_outputs", "ARM_LABELS"]
+
+ARM_LABELS = {
+    "a": "(a) TPE + MO-ASHA",
+    "b": "(b) TPE + ASHA on mean val accuracy",
+    "c": "(c) TPE, no early stopping",
+    "d": "(d) random search, no early stopping",
+    "e": "(e) the article's Keras loop over gamma",
+}
+GRID_POINTS = 400
+
+
+def write_outputs(record: dict[str, Any], out: Path) -> dict[str, Path]:
+    """Writes ``out`` (markdown), and beside it the plot (.png) and the raw numbers (.json)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out, "png": out.with_suffix(".png"), "json": out.with_suffix(".json")}
+    record = {**record, "json_name": paths["json"].name}
+    paths["json"].write_text(json.dumps(record, indent=1) + "\n")
+    _plot(record["runs"], paths["png"])
+    paths["markdown"].write_text(markdown(record, png_name=paths["png"].name))
+    return paths
+
+
+def _fmt(value: float | None, spec: str = ".0f", unit: str = " s") -> str:
+    if value is None or value != value:
+        return "not reached" if unit == " s" else "n/a"
+    return f"{value:{spec}}{unit}"
+
+
+def markdown(record: dict[str, Any], *, png_name: str) -> str:
+    runs = record["runs"]
+    summaries = arm_summaries(runs) if runs else {}
+    overhead = None
+    if record.get("overhead"):
+        raw = record["overhead"]
+        overhead = overhead_summary(raw["jobs"], raw["bare"], concurrency=raw["concurrency"])
+        overhead["seed"] = raw["seed"]
+        overhead["bare_other_load_cpus"] = raw.get("other_load_cpus")
+        overhead["search_other_load_cpus"] = summaries.get("c", {}).get("other_load_cpus")
+    memory = None
+    if record.get("memory"):
+        memory = memory_summary({int(k): v for k, v in record["memory"].items()})
+    settings, machine = record["settings"], record["machine"]
+    lines = [
+        "# Search efficiency: tune-mtl against its peers",
+        "",
+        f"Made with `{record['command']}` from {record['started']} to {record['finished']} "
+        f"({record['wall_s'] / 60:.0f} min). The raw numbers are in "
+        f"[{record['json_name']}]({record['json_name']}); "
+        "`python benchmarks/search_efficiency.py --from-json FILE.json --out FILE.md` "
+        "writes this page and the plot again from them.",
+        "",
+        f"Each arm had {settings['budget_s']:g} s of wall-clock time per seed (seeds "
+        f"{', '.join(map(str, settings['seeds']))}), one arm after another on the same machine, on "
+        f"`{settings['dataset']}`: model `{settings['model']}`, up to {settings['max_epochs']} "
+        f"epochs of {settings['examples_per_epoch'] or 'all the'} training examples (at most "
+        f"the train split), batch {settings['batch_size']}; searches ran "
+        f"{settings['concurrency']} trials at once, one CPU each.",
+        "",
+        "## Results",
+        "",
+        "| arm | final test hypervolume (mean ± sd) | time to 95% (median) | seeds reaching 95% | "
+        "CPU-s to 95% (median) | completed trials/h | finished trials/h | CPU-s used | "
+        "other load | peak PSS |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for arm, s in summaries.items():
+        mean, sd = s["final_hypervolume_mean_sd"]
+        lines.append(
+            f"| {ARM_LABELS.get(arm, arm)} | {mean:.4f} ± {sd:.4f} | "
+            f"{_fmt(s['time_to_95_median_s'])} | {s['reached']}/{len(s['seeds'])} | "
+            f"{_fmt(s['cpu_to_95_median_s'])} | {s['completed_per_hour']:.1f} | "
+            f"{s['finished_per_hour']:.1f} | {s['tree_cpu_s']:.0f} | "
+            f"{s['other_load_cpus']:.2f} CPUs | {s['peak_pss_mb']:.0f} MiB |"
+        )
+    lines += ["", f"![test hypervolume against time and CPU-seconds]({png_name})", ""]
+    lines += ["### Targets", "", "| target | measured | status |", "| --- | --- | --- |"]
+    lines += [
+        f"| {t['target']} | {t['measured']} | **{t['status']}** |"
+        for t in targets(summaries, overhead, memory)
+    ]
+    lines += ["", *_per_seed(runs, summaries), *_overhead_lines(overhead), *_memory_lines(memory)]
+    lines += _machine_lines(machine, record)
+    lines += _method_lines(settings)
+    return "\n".join(lines) + "\n"
+
+
+def _per_seed(runs: list[dict[str, Any]], summaries: dict[str, Any]) -> list[str]:
+    seeds = sorted({run["seed"] for run in runs})
+    lines = [
+        "### Per seed",
+        "",
+        "Final test hypervolume, time to 95% of the best any arm found on that seed, and trials "
+        "completed / ended within the budget.",
+        "",
+        "| arm | " + " | ".join(f"seed {seed}" for seed in seeds) + " |",
+        "| --- |" + " --- |" * len(seeds),
+    ]
+    for arm in summaries:
+        cells = []
+        for seed in seeds:
+            run = next((r for r in runs if r["arm"] == arm and r["seed"] == seed), None)
+            if run is None:
+                cells.append("")
+                continue
+            index = summaries[arm]["seeds"].index(seed)
+            budget = run["budget_s"]
+            ended = [t for t in run["trials"] if t["end_s"] is not None and t["end_s"] <= budget]
+            completed = sum(t["status"] == "completed" for t in ended)
+            cells.append(
+                f"{hypervolume_at(run, budget):.4f}, "
+                f"{_fmt(summaries[arm]['time_to_95_s'][index])}, {completed}/{len(ended)}"
+            )
+        lines.append(f"| {ARM_LABELS.get(arm, arm)} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _overhead_lines(overhead: dict[str, Any] | None) -> list[str]:
+    if not overhead or not overhead.get("configs"):
+        return ["### Orchestration overhead", "", "Not measured: arm (c) was not run or completed "
+                "no trial.", ""]  # fmt: skip
+    in_trial = overhead["search_in_trial_s"]
+    return [
+        "### Orchestration overhead",
+        "",
+        f"{overhead['configs']} configurations that arm (c) completed on seed "
+        f"{overhead.get('seed', 0)} were trained again in a bare Keras loop (no Ray, no Optuna, no "
+        f"checkpoints), {overhead['concurrency']} loops side by side with one TensorFlow thread "
+        "each, as the search ran its trials. A configuration's time is from the previous one's "
+        "end on the same worker to its own end, gaps included. Only trials of warm workers (not "
+        "a worker's first) are taken, and each bare loop first trains one untimed epoch, so "
+        "neither side pays TensorFlow's first-model costs.",
+        "",
+        "| | seconds per trial | trials/h |",
+        "| --- | --- | --- |",
+        f"| through tune-mtl (slot) | {overhead['search_slot_s']:.1f} | "
+        f"{overhead['search_per_hour']:.1f} |",
+        f"| of which inside the trial (Ray's `time_total_s`) | {_fmt(in_trial, '.1f', '')} | |",
+        f"| bare Keras loop | {overhead['bare_slot_s']:.1f} | {overhead['bare_per_hour']:.1f} |",
+        "",
+        f"Other load on the machine: {_fmt(overhead['search_other_load_cpus'], '.2f', ' CPUs')} "
+        f"during arm (c) (mean over seeds), "
+        f"{_fmt(overhead['bare_other_load_cpus'], '.2f', ' CPUs')} during the bare loops.",
+        "",
+        f"Ratio (tune-mtl / bare): **{overhead['ratio']:.3f}**."
+        + (
+            " These trials include a worker's start-up (too few later trials to choose from)."
+            if overhead["includes_worker_start"]
+            else ""
+        ),
+        "",
+    ]
+
+
+def _memory_lines(memory: dict[str, Any] | None) -> list[str]:
+    if not memory or memory.get("ratio") is None:
+        return ["### Memory", "", "Not measured.", ""]
+    peaks = memory["peak_pss_mb"]
+    return [
+        "### Memory",
+        "",
+        "Peak proportional set size (PSS, shared pages split between their processes) summed over "
+        "every process of a short search (driver, Ray, workers), TPE without early stopping:",
+        "",
+        "| trials at once | peak PSS |",
+        "| --- | --- |",
+        *(f"| {k} | {v:.0f} MiB |" for k, v in sorted(peaks.items())),
+        "",
+        f"Ratio 2 / 1: **{memory['ratio']:.2f}**.",
+        "",
+    ]
+
+
+def _machine_lines(machine: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    return [
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs "
+        f"({machine['usable_cpus']} usable by the benchmark)",
+        f"- Memory: {machine['memory_gib']} GiB; OS: {machine['os']}",
+        f"- Load average when the benchmark started: {machine['load_average_at_start']}",
+        f"- Versions: {versions}",
+        f"- tune-mtl commit: {machine['git_commit']}",
+        "",
+    ]
+
+
+def _method_lines(settings: dict[str, Any]) -> list[str]:
+    return [
+        "## Method",
+        "",
+        "- **Arms.** (a)-(d) are `tune_mtl.search` on the default search space with "
+        "`time_budget_s`, differing only in sampler and scheduler: (a) TPE + MO-ASHA, (b) TPE + "
+        "ASHA on the mean validation accuracy, (c) TPE without early stopping, (d) random search "
+        "without early stopping. (e) is the article's method: a plain Keras loop, no Ray, over "
+        "gamma 0, 0.25, 0.5, 0.75, 1 in that order, with the small model's default widths, "
+        "learning rate and dropout, the same epochs, examples per epoch and batch size, and "
+        "TensorFlow's default threads (every core); when the five are done before the budget "
+        "ends it starts again with a new weight seed.",
+        "- **Clock.** Every arm runs in its own process; its clock starts when that process is "
+        "started, so importing TensorFlow, loading the data and starting Ray count against the "
+        "budget. Only trials that completed every epoch within the budget count.",
+        f"- **Hypervolume.** At time t, the completed trials' front on validation accuracies "
+        "(as the search picks it); the hypervolume of its members' test accuracies, reference "
+        "point chance accuracy per task (`tune_mtl.pareto.hypervolume_2d`). Every completed "
+        "trial's checkpoint is evaluated on the test split after its arm ended, outside the "
+        f"budget. Time to {REACH_FRACTION:.0%}: the first time an arm's hypervolume reaches "
+        f"{REACH_FRACTION:.0%} of the best final hypervolume any arm found on that seed; the "
+        "median over seeds counts a seed that never reached it as later than any.",
+        "- **CPU-seconds.** User plus system CPU time of the arm's whole process tree (driver, "
+        "Ray's processes, workers), read from `/proc/PID/stat` every "
+        f"{settings['sample_interval_s']:g} s. *Other load*: the machine-wide busy time "
+        "(`/proc/stat`) less the arm's own, per second of budget: CPUs that processes outside "
+        "the benchmark kept busy meanwhile. Above about 0.1, the arms competed with other "
+        "work and their numbers are less comparable.",
+        "- **Trials per hour.** Trials that completed (or ended at all, early-stopped ones "
+        "included) within the budget, per hour of budget.",
+        "- **Memory.** Peak of the summed PSS (`/proc/PID/smaps_rollup`) of the process tree, "
+        f"sampled every {settings['memory_interval_s']:g} s, in a {settings['memory_budget_s']:g}"
+        " s search with 1 and with 2 trials at once.",
+        "",
+    ]
+
+
+def _plot(runs: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (by_time, by_cpu) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for arm in dict.fromkeys(run["arm"] for run in runs):
+        arm_runs = [run for run in runs if run["arm"] == arm]
+        budget = max(run["budget_s"] for run in arm_runs)
+        times = np.linspace(0, budget, GRID_POINTS)
+        volumes = np.array([_staircase(hypervolume_curve(run), times) for run in arm_runs])
+        label = ARM_LABELS.get(arm, arm)
+        (line,) = by_time.plot(times, volumes.mean(axis=0), label=label, drawstyle="steps-post")
+        if len(arm_runs) > 1:
+            by_time.fill_between(
+                times, volumes.min(axis=0), volumes.max(axis=0), color=line.get_color(),
+                alpha=0.15, step="post",
+            )  # fmt: skip
+        top = max(cpu_at(run, run["budget_s"]) for run in arm_runs)
+        cpu_grid = np.linspace(0, top if top == top and top > 0 else 1.0, GRID_POINTS)
+        by_cpu_volumes = np.array([_staircase(_curve_on_cpu(run), cpu_grid) for run in arm_runs])
+        by_cpu.plot(cpu_grid, by_cpu_volumes.mean(axis=0), color=line.get_color(),
+                    drawstyle="steps-post")  # fmt: skip
+    by_time.set_xlabel("wall-clock seconds since the arm started")
+    by_cpu.set_xlabel("CPU-seconds of the arm's process tree")
+    by_time.set_ylabel("test hypervolume of the validation front")
+    by_time.set_title("mean over seeds (band: min to max)")
+    by_cpu.set_title("mean over seeds")
+    by_time.legend(loc="lower right", fontsize=8)
+    for axis in (by_time, by_cpu):
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _curve_on_cpu(run: dict[str, Any]) -> list[tuple[float, float]]:
+    return [(cpu_at(run, t), volume) for t, volume in hypervolume_curve(run)]
+
+
+def _staircase(curve: list[tuple[float, float]], grid: np.ndarray) -> np.ndarray:
+    """The staircase's value at each grid point: the last step at or before it."""
+    steps = np.array(curve, dtype=float)
+    index = np.searchsorted(steps[:, 0], grid, side="right") - 1
+    return steps[np.clip(index, 0, None), 1]

@@ -1,0 +1,191 @@
+"""The benchmark's arithmetic on hand-made runs, and its /proc sampling on real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmarks.analysis import (
+    arm_summaries,
+    cpu_at,
+    hypervolume_at,
+    hypervolume_curve,
+    overhead_jobs,
+    overhead_summary,
+    search_slots,
+    targets,
+    time_to_reach,
+)
+from benchmarks.procfs import TreeSampler, descendants
+from benchmarks.report import write_outputs
+from tune_mtl.pareto import hypervolume_2d, pareto_mask
+
+CHANCE = [0.1, 1 / 3]
+
+
+def _trial(
+    end: float | None, val: list[float], test: list[float] | None, *, status: str = "completed",
+    pid: int | None = 1, config: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "id": f"t{end}", "status": status, "epochs": 3, "end_s": end, "pid": pid,
+        "trial_s": None if end is None else 5.0, "val": val, "test": test,
+        "config": config or {"gamma": 0.5},
+    }  # fmt: skip
+
+
+def _run(arm: str, seed: int, trials: list[dict[str, Any]], budget: float = 100.0) -> dict:
+    return {
+        "arm": arm, "seed": seed, "budget_s": budget, "chance": CHANCE, "trials": trials,
+        "fit_start_s": 2.0, "samples": [[0.0, 0.0, 0.0, 100.0], [budget, 2 * budget, 0.0, None]],
+        "peak_pss_mb": 100.0,
+    }  # fmt: skip
+
+
+def test_the_front_is_chosen_on_validation_and_scored_on_test() -> None:
+    run = _run("c", 0, [
+        _trial(10, [0.8, 0.9], [0.7, 0.8]),
+        _trial(20, [0.7, 0.95], [0.75, 0.9]),
+        _trial(30, [0.6, 0.6], [0.9, 0.9]),  # dominated on validation: its good test never counts
+        _trial(40, [0.9, 0.99], [0.5, 0.5], status="stopped"),  # never completed
+        _trial(150, [0.95, 0.99], [0.95, 0.99]),  # after the budget
+    ])  # fmt: skip
+    expected = hypervolume_2d([[0.7, 0.8], [0.75, 0.9]], CHANCE)
+    assert hypervolume_at(run, 100) == pytest.approx(expected)
+    assert hypervolume_at(run, 1000) == pytest.approx(expected)  # capped at the budget
+    assert hypervolume_at(run, 15) == pytest.approx(hypervolume_2d([[0.7, 0.8]], CHANCE))
+    assert hypervolume_at(run, 5) == 0.0
+    curve = hypervolume_curve(run)
+    assert [t for t, _ in curve] == [0.0, 10, 20, 30]
+    assert time_to_reach(curve, 0.95 * expected) == 20
+    assert time_to_reach(curve, 2 * expected) is None
+    assert time_to_reach(curve, 0.0) is None
+
+
+def test_hypervolume_matches_brute_force_on_random_runs() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 12))
+        val, test = rng.random((n, 2)), rng.random((n, 2))
+        ends = rng.uniform(0, 120, n)
+        run = _run(
+            "c", 0, [_trial(e, list(v), list(t)) for e, v, t in zip(ends, val, test, strict=True)]
+        )
+        t = float(rng.uniform(0, 120))
+        done = (ends <= min(t, 100)).nonzero()[0]
+        want = 0.0
+        if len(done):
+            front = done[pareto_mask(val[done])]
+            want = hypervolume_2d(test[front], CHANCE)
+        assert hypervolume_at(run, t) == pytest.approx(want)
+
+
+def test_slots_run_from_the_previous_end_on_the_same_worker() -> None:
+    run = _run("c", 0, [
+        _trial(30, [0.5, 0.5], [0.5, 0.5], pid=1, config={"gamma": 0.1}),
+        _trial(35, [0.5, 0.5], [0.5, 0.5], pid=2, config={"gamma": 0.2}),
+        _trial(62, [0.5, 0.5], [0.5, 0.5], pid=1, config={"gamma": 0.3}),
+        _trial(70, [0.5, 0.5], [0.5, 0.5], pid=2, config={"gamma": 0.4}),
+        _trial(None, [0.5, 0.5], None, pid=None, status="stopped"),
+    ])  # fmt: skip
+    slots = {s["config"]["gamma"]: (s["slot_s"], s["first_on_worker"]) for s in search_slots(run)}
+    assert slots == {0.1: (28.0, True), 0.2: (33.0, True), 0.3: (32.0, False), 0.4: (35.0, False)}
+    jobs = overhead_jobs(run, 5)
+    assert [job["config"]["gamma"] for job in jobs] == [0.3, 0.4]  # warm workers only
+    bare = [{"slot_s": 30.0}, {"slot_s": 31.0}]
+    summary = overhead_summary(jobs, bare, concurrency=2)
+    assert summary["ratio"] == pytest.approx(30.5 / 33.5)
+    assert summary["bare_per_hour"] == pytest.approx(2 * 3600 / 30.5)
+    assert not summary["includes_worker_start"]
+    assert overhead_summary([], [], concurrency=2) == {"configs": 0}
+
+
+def test_summaries_and_targets() -> None:
+    good = [_trial(10, [0.9, 0.9], [0.9, 0.9])]
+    late = [_trial(80, [0.9, 0.9], [0.9, 0.9])]
+    weak = [_trial(10, [0.5, 0.5], [0.5, 0.5])]
+    runs = [_run("a", 0, good), _run("c", 0, weak), _run("d", 0, late)]
+    summaries = arm_summaries(runs)
+    assert summaries["a"]["time_to_95_median_s"] == 10
+    assert summaries["c"]["time_to_95_median_s"] is None and summaries["c"]["reached"] == 0
+    assert summaries["d"]["time_to_95_median_s"] == 80
+    assert summaries["a"]["cpu_to_95_median_s"] == pytest.approx(cpu_at(runs[0], 10)) == 20
+    assert summaries["a"]["completed_per_hour"] == pytest.approx(36)
+    overhead = overhead_summary(
+        [{"slot_s": 10.0, "first_on_worker": False, "trial_s": 9.0}], [{"slot_s": 9.0}],
+        concurrency=1,
+    )  # fmt: skip
+    rows = targets(summaries, overhead, {"peak_pss_mb": {"1": 100, "2": 160}, "ratio": 1.6})
+    assert [row["status"] for row in rows] == ["met", "met", "missed", "missed"]
+    rows = targets(arm_summaries(runs[1:]), None, None)
+    assert [row["status"] for row in rows] == ["not measured"] * 4
+
+
+def test_the_page_has_one_row_per_arm_and_regenerates_from_json(tmp_path: Path) -> None:
+    runs = [_run(arm, seed, [_trial(10 * seed + 5, [0.8, 0.8], [0.8, 0.7])])
+            for seed in (0, 1) for arm in "bce"]  # fmt: skip
+    record = {
+        "command": "python benchmarks/search_efficiency.py --smoke", "started": "then",
+        "finished": "now", "wall_s": 60.0, "runs": runs, "memory": {"1": 900.0, "2": 1200.0},
+        "overhead": {"seed": 0, "concurrency": 2, "jobs": [], "bare": []},
+        "settings": {"budget_s": 100.0, "seeds": [0, 1], "dataset": "synthetic",
+                     "model": "small", "max_epochs": 3, "examples_per_epoch": None,
+                     "batch_size": 128, "concurrency": 2, "sample_interval_s": 1.0,
+                     "memory_interval_s": 0.5, "memory_budget_s": 30.0},
+        "machine": {"cpu_model": "test CPU", "logical_cpus": 2, "usable_cpus": 2,
+                    "memory_gib": 4.0, "os": "Linux", "load_average_at_start": [0, 0, 0],
+                    "versions": {"python": "3.11"}, "git_commit": "abc1234"},
+    }  # fmt: skip
+    paths = write_outputs(record, tmp_path / "bench.md")
+    page = paths["markdown"].read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| (")]
+    assert [row.split(" | ")[0] for row in rows[:3]] == ["| (b) TPE + ASHA on mean val accuracy",
+        "| (c) TPE, no early stopping", "| (e) the article's Keras loop over gamma"]  # fmt: skip
+    assert "(bench.json)" in page and "![" in page and "1.33" in page
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/search_efficiency.py", "--from-json", str(paths["json"]),
+         "--out", str(tmp_path / "again.md")],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    again = (tmp_path / "again.md").read_text()
+    assert again == page.replace("bench.json", "again.json").replace("bench.png", "again.png")
+    assert json.loads((tmp_path / "again.json").read_text())["runs"] == runs
+
+
+def test_the_sampler_follows_a_process_tree(tmp_path: Path) -> None:
+    # A child that starts a grandchild; both spin for about a second, then the grandchild ends.
+    script = (
+        "import subprocess, sys, time\n"
+        "spin = 'import time\\nend = time.process_time() + 1.0\\n"
+        "while time.process_time() < end: pass\\n'\n"
+        "child = subprocess.Popen([sys.executable, '-c', spin])\n"
+        "end = time.process_time() + 1.0\n"
+        "while time.process_time() < end: pass\n"
+        "child.wait()\n"
+        "time.sleep(0.5)\n"
+    )
+    t0 = time.monotonic()
+    sampler = TreeSampler(root=os.getpid(), t0=t0, interval=0.1)
+    sampler.start()
+    process = subprocess.Popen([sys.executable, "-c", script])
+    time.sleep(0.5)
+    seen_during = descendants(os.getpid())
+    process.wait()
+    samples = sampler.stop()
+    assert process.pid in seen_during and len(seen_during) >= 2
+    # Two processes of ~1 CPU-second each, plus interpreter start-up; the grandchild's time is
+    # kept after it ended.
+    assert 1.8 <= samples[-1].tree_cpu_s <= 4.0
+    assert sampler.processes_seen >= 2
+    assert 5 < sampler.peak_pss_mb < 500
+    assert [s.t for s in samples] == sorted(s.t for s in samples)

@@ -1,0 +1,43 @@
+"""`benchmarks/search_efficiency.py --smoke` runs every arm there is, end to end, and writes its
+page, plot and raw numbers. It checks the plumbing, not the numbers: a few seconds of budget on
+two CPUs are too few for a search to complete a trial."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.report import ARM_LABELS
+from tests.conftest import REPO, cli_env
+from tune_mtl.search import SCHEDULERS
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_smoke_preset_writes_a_row_per_arm(tmp_path: Path) -> None:
+    arms = ["a", "b", "c", "d", "e"] if "mo-asha" in SCHEDULERS else ["b", "c", "d", "e"]
+    out = tmp_path / "out" / "benchmarks.md"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/search_efficiency.py", "--smoke", "--out", str(out),
+         "--workdir", str(tmp_path / "work")],
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+    page = out.read_text()
+    header = next(line for line in page.splitlines() if line.startswith("| arm | final test"))
+    table = page.split(header, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
+    assert [row.split(" | ")[0].lstrip("| ") for row in table] == [ARM_LABELS[a] for a in arms]
+    assert all(len(row.split(" | ")) == len(header.split(" | ")) for row in table)
+    assert "python benchmarks/search_efficiency.py --smoke" in page
+    assert "## Machine" in page and "### Targets" in page
+
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert [run["arm"] for run in record["runs"]] == arms
+    assert all(run["samples"] and run["processes_seen"] >= 1 for run in record["runs"])
+    assert set(record["memory"]) == {"1", "2"}
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,73 @@
+"""`--time-budget`: a search whose budget runs out ends normally with the trials it has."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+from tune_mtl.cli import main
+from tune_mtl.search import _interrupted
+
+TRIALS, EPOCHS, BUDGET = 50, 6, 25.0
+
+
+@pytest.mark.parametrize(
+    ("statuses", "trials", "budget_spent", "interrupted"),
+    [
+        (["completed", "stopped", "failed"], 3, False, False),  # every trial ran
+        (["completed", "stopped"], 3, False, True),  # Ctrl-C between trials, no budget
+        (["completed", "stopped"], 3, True, False),  # the budget ran out
+        (["completed", "running"], 3, True, True),  # Ctrl-C: a trial was still running
+        (["completed", "pending"], 2, True, True),
+        (["completed", "paused"], 2, False, True),
+        ([], 3, True, False),
+    ],
+)
+def test_a_search_is_interrupted_only_if_it_left_work_undone(
+    statuses: list[str], trials: int, budget_spent: bool, interrupted: bool
+) -> None:
+    frame = pd.Series(statuses, dtype=object)
+    assert _interrupted(frame, trials=trials, budget_spent=budget_spent) is interrupted
+
+
+@pytest.mark.parametrize("budget", ["0", "-5"])
+def test_a_budget_must_be_positive(budget: str, tmp_path: Path, capsys) -> None:
+    args = ["search", "--dataset", "synthetic", "--results", str(tmp_path), "--time-budget", budget]
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: --time-budget must be > 0 seconds, but got {float(budget)}."]
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.e2e
+def test_a_search_ends_normally_when_its_budget_runs_out(tmp_path: Path) -> None:
+    done = run_cli(
+        "search", "--dataset", "synthetic", "--scheduler", "none", "--concurrency", "1",
+        "--trials", str(TRIALS), "--max-epochs", str(EPOCHS), "--time-budget", str(BUDGET),
+        "--results", str(tmp_path), "--name", "budget",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"time budget {BUDGET:g} s" in done.stdout
+    experiment = tmp_path / "budget"
+    trials = pd.read_csv(experiment / "trials.csv", dtype={"trial_id": str})
+    pareto = pd.read_csv(experiment / "pareto.csv", dtype={"trial_id": str})
+    summary = json.loads((experiment / "summary.json").read_text())
+
+    assert 1 <= len(trials) < TRIALS
+    assert set(trials["status"]) <= {"completed", "stopped"}
+    # The trial running when the budget ran out was cut short; it is stopped, not completed.
+    assert (trials["status"] == "stopped").any()
+    assert (trials.loc[trials["status"] == "stopped", "epochs"] < EPOCHS).all()
+    assert (trials.loc[trials["status"] == "completed", "epochs"] == EPOCHS).all()
+    completed = set(trials.loc[trials["status"] == "completed", "trial_id"])
+    assert set(pareto["trial_id"]) <= completed
+
+    assert summary["time_budget_s"] == BUDGET
+    assert summary["trials"] == TRIALS
+    assert sum(summary["status_counts"].values()) == len(trials)
+    assert summary["wall_seconds"] < BUDGET + 120
