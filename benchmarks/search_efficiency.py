@@ -93,20 +93,13 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _arms(text: str | None, *, smoke: bool, available: tuple[str, ...]) -> list[str]:
+def _arms(text: str | None) -> list[str]:
     if text is None:
-        if smoke:
-            return list(available)
-        text = ",".join(ALL_ARMS)
+        return list(ALL_ARMS)
     arms = [arm.strip() for arm in text.split(",") if arm.strip()]
     unknown = [arm for arm in arms if arm not in ALL_ARMS]
     if unknown or not arms:
         raise BenchmarkError(f"--arms {text!r}: choose from a,b,c,d,e, e.g. --arms b,c,d,e.")
-    if "a" in arms and "a" not in available:
-        raise BenchmarkError(
-            "arm a needs `--scheduler mo-asha`, which this tune_mtl does not have yet; merge "
-            "the MO-ASHA scheduler or pass --arms b,c,d,e."
-        )
     return arms
 
 
@@ -123,11 +116,10 @@ def _describe(run: dict[str, Any]) -> str:
 
 def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     options = _options(args)
-    from tune_mtl.search import DEFAULTS, SCHEDULERS
+    from tune_mtl.search import DEFAULTS
     from tune_mtl.space import default_space_path, load_space
 
-    available = tuple(arm for arm in ALL_ARMS if arm != "a" or "mo-asha" in SCHEDULERS)
-    arms = _arms(args.arms, smoke=args.smoke, available=available)
+    arms = _arms(args.arms)
     merged = {**DEFAULTS, **load_space(default_space_path()).settings}
     settings = {
         "model": merged["model"], "batch_size": merged["batch_size"],
