@@ -77,7 +77,15 @@ def test_hypervolume_of_known_staircase() -> None:
 
 def test_knee_is_the_balanced_point() -> None:
     front = np.array([[0.99, 0.50], [0.90, 0.95], [0.50, 0.99]])
-    assert knee_index(front) == 1
-    assert knee_index([[0.3, 0.3]]) == 0
+    assert knee_index(front, (0.1, 0.5)) == 1
+    assert knee_index([[0.3, 0.3]], (0.1, 0.5)) == 0
     with pytest.raises(ValueError, match="empty"):
-        knee_index(np.zeros((0, 2)))
+        knee_index(np.zeros((0, 2)), (0.1, 0.5))
+
+
+def test_a_two_point_knee_is_the_trial_that_learns_both_tasks() -> None:
+    # CIFAR-10 at gamma 1 and 0.5: the first is best on the 8 classes by a hair but at chance on
+    # animal/vehicle. Scaled over the front alone, both points would sit at (1, 0) and (0, 1).
+    front = [[0.684, 0.521], [0.671, 0.927]]
+    assert knee_index(front, (0.125, 0.5)) == 1
+    assert knee_index(front[::-1], (0.125, 0.5)) == 0

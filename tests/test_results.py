@@ -32,7 +32,7 @@ def experiment(tmp_path: Path) -> Path:
             "seconds": [10.0, 11.0, 2.0, 12.0],
         }
     )
-    front = front_of(trials)
+    front = front_of(trials, (1 / 3, 0.5))
     front["test_task1_accuracy"] = front["val_task1_accuracy"] - 0.01
     front["test_task2_accuracy"] = front["val_task2_accuracy"] - 0.02
     summary = {

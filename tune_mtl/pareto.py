@@ -76,16 +76,20 @@ def hypervolume_2d(points: np.ndarray | list, reference: Sequence[float] | np.nd
     return float(np.sum(widths * heights))
 
 
-def knee_index(front: np.ndarray | list) -> int:
+def knee_index(front: np.ndarray | list, reference: Sequence[float] | np.ndarray) -> int:
     """Index of the knee of a front: the point closest to the ideal after scaling each objective.
 
-    Each objective is scaled to [0, 1] over the front, so the ideal point is (1, ..., 1). The knee
-    is the best compromise, not the end of the front that one task favours. Ties go to the first.
+    Each objective is scaled from the reference point (chance accuracy) at 0 to the front's best at
+    1, so the ideal point is (1, ..., 1). The knee is the best compromise, not the end of the front
+    that one task favours. Scaling from the reference rather than from the front's worst keeps a
+    two-point front meaningful: a trial at chance on one task is far from the ideal however the
+    other trial does. Ties go to the first.
     """
     array = _as_points(front)
     if len(array) == 0:
         raise ValueError("a knee needs at least one point, but the front is empty.")
-    low, high = array.min(axis=0), array.max(axis=0)
+    low = np.asarray(reference, dtype=float)
+    high = array.max(axis=0)
     span = np.where(high > low, high - low, 1.0)
     scaled = (array - low) / span
     return int(np.argmin(np.linalg.norm(1.0 - scaled, axis=1)))

@@ -242,7 +242,7 @@ def report(
 {html.escape(task_names[1])} accuracy. Front members (completed trials that no other completed
 trial beats on both validation accuracies) are coloured by gamma and joined by the front's
 staircase; the star is the knee, the member nearest the ideal point once each accuracy is scaled
-to [0, 1] over the front. Only front members were evaluated on the test split.</p>
+from chance (0) to the front's best (1). Only front members were evaluated on the test split.</p>
 <h2>Front members</h2>
 {_table_html(front, highlight=front["knee"] == "*")}
 <p>Accuracies are those of each trial's last epoch, whose checkpoint <code>tune-mtl export</code>

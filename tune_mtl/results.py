@@ -55,17 +55,18 @@ class SearchResult:
         return self.pareto[self.pareto["knee"]].iloc[0]
 
 
-def front_of(trials: pd.DataFrame) -> pd.DataFrame:
+def front_of(trials: pd.DataFrame, chance: Sequence[float]) -> pd.DataFrame:
     """Completed trials that no other completed trial beats on both validation accuracies.
 
-    Sorted by task 1 accuracy, best first, with a boolean ``knee`` column.
+    Sorted by task 1 accuracy, best first, with a boolean ``knee`` column (scaled from ``chance``,
+    the chance accuracy per task).
     """
     completed = trials[trials["status"] == "completed"]
     front = completed[pareto_mask(completed[VAL_OBJECTIVES].to_numpy())]
     front = front.sort_values(VAL_OBJECTIVES, ascending=False).reset_index(drop=True)
     front["knee"] = False
     if len(front):
-        front.loc[knee_index(front[VAL_OBJECTIVES].to_numpy()), "knee"] = True
+        front.loc[knee_index(front[VAL_OBJECTIVES].to_numpy(), chance), "knee"] = True
     return front
 
 
