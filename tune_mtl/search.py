@@ -289,6 +289,7 @@ def _new_tuner(
         task_names=task_names,
         chance=(data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy),
         echo=echo,
+        time_budget_s=options.time_budget_s,
         on_front=lambda done, size, volume: search_curves.finished(
             done, front_size=size, hypervolume=volume
         ),
