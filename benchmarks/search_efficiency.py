@@ -116,7 +116,7 @@ def _describe(run: dict[str, Any]) -> str:
 
 def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     options = _options(args)
-    from tune_mtl.search import DEFAULTS
+    from tune_mtl.options import DEFAULTS
     from tune_mtl.space import default_space_path, load_space
 
     arms = _arms(args.arms)

@@ -56,11 +56,14 @@ def drive(progress: SearchProgress, clock: FakeClock) -> None:
     progress.on_experiment_end([])
 
 
-def make_progress(lines: list[str], clock: FakeClock, live: LiveBlock | None = None):
+def make_progress(
+    lines: list[str], clock: FakeClock, live: LiveBlock | None = None, **options: float
+):
     fronts: list[tuple[int, int, float]] = []
     progress = SearchProgress(
         total=4, max_epochs=3, task_names=("shape", "family"), chance=(0.25, 0.5),
         echo=lines.append, on_front=lambda *args: fronts.append(args), live=live, clock=clock,
+        **options,
     )  # fmt: skip
     return progress, fronts
 
@@ -90,6 +93,17 @@ def test_plain_lines_parse_and_count() -> None:
     ]  # fmt: skip
     assert "TrialDivergedError: loss nan" in rows[2]["detail"]
     assert fronts == [(1, 0, 0.0), (2, 1, pytest.approx(0.22)), (3, 1, pytest.approx(0.22))]
+
+
+def test_a_time_budget_caps_the_eta() -> None:
+    lines: list[str] = []
+    clock = FakeClock()
+    progress, _ = make_progress(lines, clock, time_budget_s=25.0)
+    drive(progress, clock)
+
+    # The pace says 30 s, 20 s and 10 s more; the budget has 15 s, 5 s and 0 s left.
+    etas = [match["eta"] for match in map(PROGRESS_LINE.match, lines) if match]
+    assert etas == ["0:00:15", "0:00:05", "0:00:00"]
 
 
 def test_live_block_redraws_in_place_under_the_lines(monkeypatch) -> None:

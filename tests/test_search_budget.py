@@ -10,13 +10,13 @@ import pytest
 
 from tests.conftest import run_cli
 from tune_mtl.cli import main
-from tune_mtl.search import _interrupted
+from tune_mtl.outcome import interrupted
 
 TRIALS, EPOCHS, BUDGET = 50, 6, 25.0
 
 
 @pytest.mark.parametrize(
-    ("statuses", "trials", "budget_spent", "interrupted"),
+    ("statuses", "trials", "budget_spent", "expected"),
     [
         (["completed", "stopped", "failed"], 3, False, False),  # every trial ran
         (["completed", "stopped"], 3, False, True),  # Ctrl-C between trials, no budget
@@ -28,10 +28,10 @@ TRIALS, EPOCHS, BUDGET = 50, 6, 25.0
     ],
 )
 def test_a_search_is_interrupted_only_if_it_left_work_undone(
-    statuses: list[str], trials: int, budget_spent: bool, interrupted: bool
+    statuses: list[str], trials: int, budget_spent: bool, expected: bool
 ) -> None:
     frame = pd.Series(statuses, dtype=object)
-    assert _interrupted(frame, trials=trials, budget_spent=budget_spent) is interrupted
+    assert interrupted(frame, trials=trials, budget_spent=budget_spent) is expected
 
 
 @pytest.mark.parametrize("budget", ["0", "-5"])

@@ -8,6 +8,9 @@ Every finished trial prints one line that scripts can parse (``PROGRESS_LINE`` m
 On a terminal, a compact block under those lines is redrawn in place as trials report epochs:
 trials finished, running, pending and failed of the total, elapsed time and ETA, the best validation
 accuracy of each task so far, and the front's size and validation hypervolume.
+
+The ETA is the pace of the finished trials times the trials left, or the time budget left if that
+is sooner.
 """
 
 from __future__ import annotations
@@ -94,9 +97,11 @@ class SearchProgress(Callback):
         echo: Callable[[str], Any],
         on_front: Callable[[int, int, float], Any] | None = None,
         live: LiveBlock | None = None,
+        time_budget_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._total = total
+        self._time_budget_s = time_budget_s
         self._max_epochs = max_epochs
         self._task_names = task_names
         self._chance = chance
@@ -126,10 +131,12 @@ class SearchProgress(Callback):
     def _times(self) -> tuple[str, str]:
         elapsed = self._clock() - self._started
         left = self._total - self.finished
-        if not self.finished or left <= 0:
-            eta = "-" if left > 0 else format_duration(0)
-        else:
-            eta = format_duration(elapsed / self.finished * left)
+        estimates = [] if left > 0 else [0.0]
+        if self.finished and left > 0:
+            estimates.append(elapsed / self.finished * left)
+        if self._time_budget_s is not None:
+            estimates.append(max(self._time_budget_s - elapsed, 0.0))
+        eta = format_duration(min(estimates)) if estimates else "-"
         return format_duration(elapsed), eta
 
     def block(self) -> list[str]:

@@ -1,246 +1,36 @@
 """A multi-objective search: Ray Tune runs the trials, Optuna proposes them, results become tables.
 
-`search()` is the whole pipeline that `tune-mtl search` runs, callable from Python as well.
+`search()` is the whole pipeline that `tune-mtl search` runs, callable from Python as well;
+`resume()` continues one that was interrupted.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import ray
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
-from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from tune_mtl import __version__
 from tune_mtl.cluster import Storage, check_storage_shared, connect, resolve_storage
-from tune_mtl.data import DATASETS, Dataset, load_dataset
-from tune_mtl.errors import SearchInterrupted, TuneMtlError
-from tune_mtl.model_config import PRESETS
-from tune_mtl.progress import LiveBlock, SearchProgress, error_line
-from tune_mtl.results import (
-    SUMMARY_FILE,
-    TEST_OBJECTIVES,
-    VAL_OBJECTIVES,
-    SearchResult,
-    front_of,
-    hypervolume_of,
-    write_atomically,
-    write_results,
-)
-from tune_mtl.searcher import SAMPLERS, make_searcher
+from tune_mtl.data import Dataset, load_dataset
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.options import SEARCH_FILE, SearchOptions, check_run_settings, resolve
+from tune_mtl.outcome import finish
+from tune_mtl.progress import LiveBlock, SearchProgress
+from tune_mtl.results import SUMMARY_FILE, SearchResult, write_atomically
+from tune_mtl.scheduling import make_scheduler
+from tune_mtl.searcher import make_searcher
 from tune_mtl.space import SearchSpace, default_space_path, load_space
 
-__all__ = ["SearchOptions", "search", "resume", "SCHEDULERS", "SCHEDULER_METRIC"]
-
-SCHEDULERS = ("asha", "mo-asha", "none")
-# ASHA ranks trials on one number; the mean keeps trials that learn both tasks.
-SCHEDULER_METRIC = "val_mean_accuracy"
-# Both schedulers judge a trial after 1, 4, 16, ... epochs and let about a quarter go on.
-GRACE_PERIOD = 1
-REDUCTION_FACTOR = 4
-SEARCH_FILE = "search.json"  # the options of a search, so that `resume` can rebuild it
-DEFAULTS: dict[str, Any] = {
-    "trials": 50,
-    "dataset": "fashion_mnist",
-    "model": "small",
-    "max_epochs": 27,
-    "batch_size": 128,
-    "examples_per_epoch": None,
-    "sampler": "tpe",
-    "scheduler": "asha",
-}
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """Every setting of one search, after flags, the space file and defaults are merged."""
-
-    trials: int
-    dataset: str
-    space: Path
-    model: str
-    max_epochs: int
-    batch_size: int
-    examples_per_epoch: int | None
-    concurrency: int | None
-    cpus_per_trial: float
-    gpus_per_trial: float
-    sampler: str
-    scheduler: str
-    results: Path
-    name: str
-    seed: int
-    data_dir: Path | None
-    storage_path: str | None
-    max_failures: int
-    # Seconds from the start of the trials to their end; None runs until `trials` finished.
-    time_budget_s: float | None = None
-
-    def to_json(self) -> str:
-        fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
-        return json.dumps(fields, indent=2) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str) -> SearchOptions:
-        fields = json.loads(text)
-        for key in ("space", "results", "data_dir"):
-            if fields[key] is not None:
-                fields[key] = Path(fields[key])
-        return cls(**fields)
-
-
-def _resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
-    """A flag given explicitly wins over the space file, which wins over the defaults."""
-    merged = {**DEFAULTS, **space.settings, **{k: v for k, v in given.items() if v is not None}}
-    if space.is_grid and given.get("trials") is None:
-        merged["trials"] = len(space.grid())
-    checks = [
-        ("dataset", DATASETS), ("model", tuple(PRESETS)),
-        ("sampler", SAMPLERS), ("scheduler", SCHEDULERS),
-    ]  # fmt: skip
-    for key, allowed in checks:
-        if merged[key] not in allowed:
-            raise TuneMtlError(
-                f"{key} {merged[key]!r} is not known; choose one of {', '.join(allowed)}."
-            )
-    for key in ("trials", "max_epochs", "batch_size"):
-        if merged[key] < 1:
-            raise TuneMtlError(f"{key} must be >= 1, but got {merged[key]}.")
-    return merged
-
-
-def _trial_status(trial: Any, max_epochs: int) -> str:
-    if trial.status == "ERROR":
-        return "failed"
-    if trial.status == "TERMINATED":
-        epochs = trial.last_result.get("training_iteration", 0)
-        return "completed" if epochs >= max_epochs else "stopped"
-    return trial.status.lower()
-
-
-def _interrupted(statuses: pd.Series, *, trials: int, budget_spent: bool) -> bool:
-    """Whether a search stopped before its end, so that `resume` must continue it.
-
-    A trial still running, pending or paused in Ray's saved state means the driver stopped
-    (Ctrl-C). Fewer trials than asked is a normal end only when the time budget ran out.
-    """
-    if statuses.isin(["running", "pending", "paused"]).any():
-        return True
-    finished = statuses.isin(["completed", "stopped", "failed"]).sum()
-    return bool(finished < trials and not budget_spent)
-
-
-def _trials_frame(
-    analysis: tune.ExperimentAnalysis, options: SearchOptions, params: list[str]
-) -> pd.DataFrame:
-    # Ray's own `node_ip` result is the address a worker guesses; the node id is exact.
-    node_ips = {node["NodeID"]: node["NodeManagerAddress"] for node in ray.nodes()}
-    rows = []
-    for trial in analysis.trials:
-        last = trial.last_result
-        history = analysis.trial_dataframes.get(trial.trial_id, pd.DataFrame())
-        row: dict[str, Any] = {
-            "trial_id": trial.trial_id,
-            "status": _trial_status(trial, options.max_epochs),
-        }
-        row.update({name: trial.config.get(name) for name in params})
-        row["epochs"] = last.get("training_iteration", 0)
-        for column in VAL_OBJECTIVES:
-            row[column] = last.get(column, np.nan)
-            row[f"best_{column}"] = history[column].max() if column in history else np.nan
-        row["seconds"] = last.get("time_total_s", np.nan)
-        row["node_id"] = last.get("node_id", "")
-        row["node_ip"] = node_ips.get(row["node_id"], "")
-        factory = trial.placement_group_factory
-        resources: dict[str, float] = factory.required_resources if factory is not None else {}
-        row["cpus"] = resources.get("CPU", 0.0)
-        row["gpus"] = resources.get("GPU", 0.0)
-        row["failures"] = trial.num_failures
-        row["error"] = error_line(trial)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _evaluate_front(
-    front: pd.DataFrame, analysis: tune.ExperimentAnalysis, dataset: Dataset
-) -> pd.DataFrame:
-    """Evaluates each front member's last checkpoint once on the test split."""
-    import keras
-
-    from tune_mtl.trainable import MODEL_FILE
-    from tune_mtl.training import evaluate_accuracies
-
-    trials = {trial.trial_id: trial for trial in analysis.trials}
-    accuracies = []
-    for trial_id in front["trial_id"]:
-        checkpoint = trials[trial_id].checkpoint
-        if checkpoint is None:
-            raise TuneMtlError(
-                f"trial {trial_id} completed but left no checkpoint in {trials[trial_id].path}."
-            )
-        with checkpoint.as_directory() as directory:
-            model = keras.models.load_model(Path(directory) / MODEL_FILE)
-        accuracies.append(evaluate_accuracies(model, dataset.test))
-        keras.backend.clear_session()
-    front = front.copy()
-    front[TEST_OBJECTIVES] = np.array(accuracies).reshape(-1, 2)
-    return front
-
-
-def _scheduler(options: SearchOptions) -> TrialScheduler | None:
-    if options.scheduler == "none" or options.max_epochs == 1:
-        return None
-    if options.scheduler == "mo-asha":
-        from tune_mtl.schedulers import MOASHAScheduler
-
-        return MOASHAScheduler(
-            metric=list(VAL_OBJECTIVES),
-            mode=["max"] * len(VAL_OBJECTIVES),
-            time_attr="training_iteration",
-            max_t=options.max_epochs,
-            grace_period=GRACE_PERIOD,
-            reduction_factor=REDUCTION_FACTOR,
-        )
-    return ASHAScheduler(
-        time_attr="training_iteration",
-        metric=SCHEDULER_METRIC,
-        mode="max",
-        max_t=options.max_epochs,
-        grace_period=GRACE_PERIOD,
-        reduction_factor=REDUCTION_FACTOR,
-    )
-
-
-def _scheduler_metric(options: SearchOptions) -> str | list[str]:
-    """What the scheduler ranks trials on, for summary.json."""
-    return list(VAL_OBJECTIVES) if options.scheduler == "mo-asha" else SCHEDULER_METRIC
-
-
-def _versions() -> dict[str, str]:
-    import keras
-    import optuna
-    import tensorflow
-
-    return {
-        "tune_mtl": __version__,
-        "python": platform.python_version(),
-        "tensorflow": tensorflow.__version__,
-        "keras": keras.__version__,
-        "ray": ray.__version__,
-        "optuna": optuna.__version__,
-    }
+__all__ = ["search", "resume"]
 
 
 def search(
@@ -301,17 +91,14 @@ def search(
         "batch_size": batch_size, "examples_per_epoch": examples_per_epoch,
         "sampler": sampler, "scheduler": scheduler,
     }  # fmt: skip
-    merged = _resolve(space_file, given)
-    if cpus_per_trial <= 0 or gpus_per_trial < 0:
-        raise TuneMtlError(
-            f"resources per trial must be positive, but got {cpus_per_trial=}, {gpus_per_trial=}."
-        )
-    if concurrency is not None and concurrency < 1:
-        raise TuneMtlError(f"--concurrency must be >= 1, but got {concurrency}.")
-    if max_failures < 0:
-        raise TuneMtlError(f"--max-failures must be >= 0, but got {max_failures}.")
-    if time_budget_s is not None and not time_budget_s > 0:
-        raise TuneMtlError(f"--time-budget must be > 0 seconds, but got {time_budget_s}.")
+    merged = resolve(space_file, given)
+    check_run_settings(
+        concurrency=concurrency,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        max_failures=max_failures,
+        time_budget_s=time_budget_s,
+    )
     options = SearchOptions(
         **merged,
         space=space_file.path,
@@ -457,7 +244,7 @@ def _run(
         options.time_budget_s is not None
         and time.perf_counter() - fit_started >= options.time_budget_s
     )
-    return _finish(
+    return finish(
         options, storage, space_file, data, started=started, budget_spent=budget_spent, echo=echo
     )
 
@@ -502,6 +289,7 @@ def _new_tuner(
         task_names=task_names,
         chance=(data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy),
         echo=echo,
+        time_budget_s=options.time_budget_s,
         on_front=lambda done, size, volume: search_curves.finished(
             done, front_size=size, hypervolume=volume
         ),
@@ -511,7 +299,7 @@ def _new_tuner(
         param_space=dict(space_file.constants),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=_scheduler(options),
+            scheduler=make_scheduler(options),
             num_samples=options.trials,
             max_concurrent_trials=options.concurrency,
             time_budget_s=options.time_budget_s,
@@ -533,61 +321,3 @@ def _new_tuner(
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
         ),
     )
-
-
-def _finish(
-    options: SearchOptions,
-    storage: Storage,
-    space_file: SearchSpace,
-    data: Dataset,
-    *,
-    started: float,
-    budget_spent: bool,
-    echo: Callable[[str], Any],
-) -> SearchResult:
-    """Turns the finished experiment into trials.csv, pareto.csv and summary.json."""
-    from tune_mtl import tensorboard_log
-
-    experiment_dir = options.results / options.name
-    analysis = tune.ExperimentAnalysis(
-        storage.experiment_path(options.name), storage_filesystem=storage.filesystem
-    )
-    params = [*space_file.params, *space_file.constants]
-    trials_table = _trials_frame(analysis, options, params)
-    if trials_table.empty and budget_spent:
-        raise TuneMtlError(
-            f"the time budget of {options.time_budget_s:g} s ran out before any trial started; "
-            "pass a larger --time-budget."
-        )
-    finished = trials_table["status"].isin(["completed", "stopped", "failed"]).sum()
-    if _interrupted(trials_table["status"], trials=options.trials, budget_spent=budget_spent):
-        raise SearchInterrupted(
-            f"search interrupted with {finished} of {options.trials} trials finished; its state "
-            f"is saved. Resume it with: tune-mtl search --resume {experiment_dir}"
-        )
-    echo("Evaluating the front on the test split ...")
-    chance = (data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy)
-    front = _evaluate_front(front_of(trials_table, chance), analysis, data)
-    task_names = (data.tasks[0].name, data.tasks[1].name)
-    tensorboard_log.write_trial_ends(
-        experiment_dir / tensorboard_log.TENSORBOARD_DIR, trials_table, front, task_names=task_names
-    )
-    summary = {
-        **json.loads(options.to_json()),
-        "experiment_path": storage.location(options.name),
-        "tasks": [
-            {"name": t.name, "classes": list(t.class_names), "chance_accuracy": t.chance_accuracy}
-            for t in data.tasks
-        ],
-        "params": params,
-        "scheduler_metric": _scheduler_metric(options) if _scheduler(options) is not None else None,
-        "status_counts": trials_table["status"].value_counts().to_dict(),
-        "front_size": len(front),
-        "hypervolume_reference": list(chance),
-        "hypervolume_test": hypervolume_of(front, TEST_OBJECTIVES, chance),
-        "hypervolume_val": hypervolume_of(front, VAL_OBJECTIVES, chance),
-        "knee_trial_id": front.loc[front["knee"], "trial_id"].iloc[0] if len(front) else None,
-        "wall_seconds": time.perf_counter() - started,
-        "versions": _versions(),
-    }
-    return write_results(experiment_dir, trials_table, front, summary)

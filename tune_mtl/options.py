@@ -1,0 +1,115 @@
+"""The settings of one search: defaults, the space file and flags merged and checked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tune_mtl.data import DATASETS
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.model_config import PRESETS
+from tune_mtl.searcher import SAMPLERS
+from tune_mtl.space import SearchSpace
+
+__all__ = [
+    "DEFAULTS",
+    "SCHEDULERS",
+    "SEARCH_FILE",
+    "SearchOptions",
+    "check_run_settings",
+    "resolve",
+]
+
+SCHEDULERS = ("asha", "mo-asha", "none")
+SEARCH_FILE = "search.json"  # the options of a search, so that `resume` can rebuild it
+DEFAULTS: dict[str, Any] = {
+    "trials": 50,
+    "dataset": "fashion_mnist",
+    "model": "small",
+    "max_epochs": 27,
+    "batch_size": 128,
+    "examples_per_epoch": None,
+    "sampler": "tpe",
+    "scheduler": "asha",
+}
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Every setting of one search, after flags, the space file and defaults are merged."""
+
+    trials: int
+    dataset: str
+    space: Path
+    model: str
+    max_epochs: int
+    batch_size: int
+    examples_per_epoch: int | None
+    concurrency: int | None
+    cpus_per_trial: float
+    gpus_per_trial: float
+    sampler: str
+    scheduler: str
+    results: Path
+    name: str
+    seed: int
+    data_dir: Path | None
+    storage_path: str | None
+    max_failures: int
+    # Seconds from the start of the trials to their end; None runs until `trials` finished.
+    time_budget_s: float | None = None
+
+    def to_json(self) -> str:
+        fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        return json.dumps(fields, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> SearchOptions:
+        fields = json.loads(text)
+        for key in ("space", "results", "data_dir"):
+            if fields[key] is not None:
+                fields[key] = Path(fields[key])
+        return cls(**fields)
+
+
+def resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
+    """A flag given explicitly wins over the space file, which wins over the defaults."""
+    merged = {**DEFAULTS, **space.settings, **{k: v for k, v in given.items() if v is not None}}
+    if space.is_grid and given.get("trials") is None:
+        merged["trials"] = len(space.grid())
+    checks = [
+        ("dataset", DATASETS), ("model", tuple(PRESETS)),
+        ("sampler", SAMPLERS), ("scheduler", SCHEDULERS),
+    ]  # fmt: skip
+    for key, allowed in checks:
+        if merged[key] not in allowed:
+            raise TuneMtlError(
+                f"{key} {merged[key]!r} is not known; choose one of {', '.join(allowed)}."
+            )
+    for key in ("trials", "max_epochs", "batch_size"):
+        if merged[key] < 1:
+            raise TuneMtlError(f"{key} must be >= 1, but got {merged[key]}.")
+    return merged
+
+
+def check_run_settings(
+    *,
+    concurrency: int | None,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+    max_failures: int,
+    time_budget_s: float | None,
+) -> None:
+    """Raises `TuneMtlError` naming the first setting out of range."""
+    if cpus_per_trial <= 0 or gpus_per_trial < 0:
+        raise TuneMtlError(
+            f"resources per trial must be positive, but got {cpus_per_trial=}, {gpus_per_trial=}."
+        )
+    if concurrency is not None and concurrency < 1:
+        raise TuneMtlError(f"--concurrency must be >= 1, but got {concurrency}.")
+    if max_failures < 0:
+        raise TuneMtlError(f"--max-failures must be >= 0, but got {max_failures}.")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise TuneMtlError(f"--time-budget must be > 0 seconds, but got {time_budget_s}.")
