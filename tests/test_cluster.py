@@ -51,6 +51,7 @@ def test_a_search_through_address_runs_trials_on_every_node(
     )
 
 
+@pytest.mark.slow
 def test_each_trial_asks_ray_for_the_resources_given(cluster: RayCluster, tmp_path: Path) -> None:
     args = synthetic_search(
         cluster, tmp_path, "gpus", "--trials", "4", "--max-epochs", "1",

@@ -423,7 +423,7 @@ print("alive nodes:", sum(n["Alive"] for n in ray.nodes()))
 """
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_token_from_the_onprem_yaml_admits_its_nodes_and_refuses_others() -> None:
     config = load_yaml("cluster-onprem.yaml")
     [head_args] = ray_start_commands(config, "head_start_ray_commands")

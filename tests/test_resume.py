@@ -85,6 +85,7 @@ def _stop_leftovers(search: subprocess.Popen) -> None:
         pass
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_the_search_and_resume_completes_it(tmp_path: Path) -> None:
     search = _start(tmp_path)
     try:

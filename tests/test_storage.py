@@ -73,6 +73,7 @@ def _search(tmp_path: Path, storage: str, name: str) -> subprocess.CompletedProc
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_experiment_is_stored_on_s3_and_reads_back(s3_endpoint: str, tmp_path: Path) -> None:
     storage = f"s3://tune-mtl/searches?endpoint_override={s3_endpoint}&scheme=http"
     done = _search(tmp_path, storage, "on-s3")

@@ -1,7 +1,7 @@
 """Hyperparameter importance for each task, from Optuna's PED-ANOVA on a search's stored study.
 
-Only COMPLETE trials count: the searcher tells Optuna PRUNED for trials that ASHA stopped, so the
-study's completed trials are the ones trained for the whole budget, judged on equal terms.
+Only COMPLETE trials count: the searcher tells Optuna PRUNED for trials the scheduler stopped, so
+the study's completed trials are the ones trained for the whole budget, judged on equal terms.
 PED-ANOVA needs nothing beyond Optuna (fANOVA would need scikit-learn). It answers: which
 hyperparameters set the best trials apart from the rest, for this task's validation accuracy.
 """
