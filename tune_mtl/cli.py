@@ -62,7 +62,7 @@ def search_command(
         Optional[str],
         typer.Option(
             help="asha (on mean validation accuracy), mo-asha (on the Pareto front of both) "
-            "or none [default: mo-asha]."
+            "or none [default: asha]."
         ),
     ] = None,
     results: Annotated[Path, typer.Option(help="Folder that holds each search's folder.")] = Path(

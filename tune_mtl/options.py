@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 128,
     "examples_per_epoch": None,
     "sampler": "tpe",
-    "scheduler": "mo-asha",
+    "scheduler": "asha",
 }
 
 
