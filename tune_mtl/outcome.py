@@ -158,11 +158,13 @@ def finish(
             f"is saved. Resume it with: tune-mtl search --resume {experiment_dir}"
         )
     echo("Evaluating the front on the test split ...")
-    chance = (data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy)
+    chance = data.chance
     front = _evaluate_front(front_of(trials_table, chance), analysis, data)
-    task_names = (data.tasks[0].name, data.tasks[1].name)
     tensorboard_log.write_trial_ends(
-        experiment_dir / tensorboard_log.TENSORBOARD_DIR, trials_table, front, task_names=task_names
+        experiment_dir / tensorboard_log.TENSORBOARD_DIR,
+        trials_table,
+        front,
+        task_names=data.task_names,
     )
     summary = {
         **json.loads(options.to_json()),

@@ -273,7 +273,7 @@ def _new_tuner(
         study_dir=experiment_dir,
         study_name=options.name,
     )
-    task_names = (data.tasks[0].name, data.tasks[1].name)
+    task_names = data.task_names
     tensorboard_root = experiment_dir / tensorboard_log.TENSORBOARD_DIR
     tensorboard_log.write_experiment_config(
         tensorboard_root,
@@ -287,7 +287,7 @@ def _new_tuner(
         total=options.trials,
         max_epochs=options.max_epochs,
         task_names=task_names,
-        chance=(data.tasks[0].chance_accuracy, data.tasks[1].chance_accuracy),
+        chance=data.chance,
         echo=echo,
         time_budget_s=options.time_budget_s,
         on_front=lambda done, size, volume: search_curves.finished(

@@ -58,6 +58,15 @@ class Dataset:
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
 
+    @property
+    def task_names(self) -> tuple[str, str]:
+        return (self.tasks[0].name, self.tasks[1].name)
+
+    @property
+    def chance(self) -> tuple[float, float]:
+        """Chance accuracy per task: the hypervolume's reference point."""
+        return (self.tasks[0].chance_accuracy, self.tasks[1].chance_accuracy)
+
 
 def stratified_split(
     labels: np.ndarray, *, fraction: float, seed: int
