@@ -1,6 +1,8 @@
 """tune-mtl: multi-objective hyperparameter search for multi-task Keras models.
 
-``tune_mtl.search(...)`` runs a search on Ray Tune with Optuna and returns a `SearchResult` whose
+``tune_mtl.search(model=build, data=load)`` searches the user's own model (``build(hp, tasks)``,
+returning an uncompiled Keras model with one output per `Task`) on their own data (a `Dataset`,
+from `Dataset.from_arrays`). It runs on Ray Tune with Optuna and returns a `SearchResult` whose
 ``trials`` and ``pareto`` are pandas DataFrames. ``tune_mtl.report(path)`` writes its HTML report
 and ``tune_mtl.export_model(path, knee=True, out="model.keras")`` copies a chosen model out.
 Importing this package does not import TensorFlow or Ray; they load with the first function that
@@ -15,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "Task",
+    "Dataset",
     "search",
     "resume",
     "load_results",
@@ -26,15 +30,17 @@ __all__ = [
     "ExportedModel",
     "load_dataset",
     "pareto_mask",
-    "hypervolume_2d",
+    "hypervolume",
     "knee_index",
     "TuneMtlError",
     "SearchInterrupted",
 ]
 
+from tune_mtl.data.spec import Dataset
 from tune_mtl.errors import SearchInterrupted, TuneMtlError
-from tune_mtl.pareto import hypervolume_2d, knee_index, pareto_mask
+from tune_mtl.pareto import hypervolume, knee_index, pareto_mask
 from tune_mtl.results import SearchResult, format_front, load_results
+from tune_mtl.tasks import Task
 
 if TYPE_CHECKING:
     from tune_mtl.data import load_dataset

@@ -29,9 +29,14 @@ def search_command(
         Optional[int],
         typer.Option(min=1, help="Trials to run [default: 50; a grid space: its size]."),
     ] = None,
-    dataset: Annotated[
+    data: Annotated[
         Optional[str],
-        typer.Option(help="fashion_mnist, cifar10 or synthetic [default: fashion_mnist]."),
+        typer.Option(
+            "--data",
+            "--dataset",
+            help="fashion_mnist, cifar10, synthetic, or your loader as module:function or "
+            "path/to/file.py:function, returning a tune_mtl.Dataset [default: fashion_mnist].",
+        ),
     ] = None,
     space: Annotated[
         Optional[Path],
@@ -79,8 +84,19 @@ def search_command(
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option(help="small (CPU-sized) or seed (the article's network) [default: small]."),
+        typer.Option(
+            help="small (CPU-sized), seed (the article's network), or your builder "
+            "build(hp, tasks) as module:function or path/to/file.py:function [default: small]."
+        ),
     ] = None,
+    load_in_trials: Annotated[
+        bool,
+        typer.Option(
+            "--load-in-trials",
+            help="Each trial calls the data loader itself (files every node sees) instead of "
+            "reading the data from Ray's object store: for data too large for it.",
+        ),
+    ] = False,
     address: Annotated[
         Optional[str],
         typer.Option(
@@ -114,7 +130,7 @@ def search_command(
         bool, typer.Option("--verbose", help="Print Ray Tune's own status table as well.")
     ] = False,
 ) -> None:
-    """Search gamma, widths and learning rate; print and save the Pareto front of both tasks."""
+    """Search loss weights, widths and learning rate; print and save the tasks' Pareto front."""
     from tune_mtl.results import format_front
     from tune_mtl.search import resume as resume_search
     from tune_mtl.search import search
@@ -135,12 +151,13 @@ def search_command(
         result = resume_search(resume, address=address, echo=echo)
     else:
         result = search(
-            trials=trials, dataset=dataset, space=space, max_epochs=max_epochs,
+            trials=trials, data=data, space=space, max_epochs=max_epochs,
             batch_size=batch_size, examples_per_epoch=examples_per_epoch,
             concurrency=concurrency, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
             sampler=sampler, scheduler=scheduler, results=results, name=name, seed=seed,
             data_dir=data_dir, model=model, address=address, storage_path=storage_path,
-            max_failures=max_failures, time_budget_s=time_budget, echo=echo, verbose=verbose,
+            max_failures=max_failures, time_budget_s=time_budget, load_in_trials=load_in_trials,
+            echo=echo, verbose=verbose,
         )  # fmt: skip
     typer.echo(format_front(result))
     typer.echo(f"Results: {result.path} (trials.csv, pareto.csv, summary.json)")
@@ -197,7 +214,7 @@ def export_command(
         bool, typer.Option("--overwrite", help="Replace existing files at --out.")
     ] = False,
 ) -> None:
-    """Copy a trial's model out as a .keras file, with its config, classes and accuracies."""
+    """Copy a trial's model out as a .keras file, with its config, tasks and metrics."""
     from tune_mtl.export import describe, export_model
 
     exported = export_model(experiment, out=out, trial_id=trial, knee=knee, overwrite=overwrite)

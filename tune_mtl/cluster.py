@@ -26,12 +26,19 @@ LOOPBACK_NODE_IP = "127.0.0.2"  # Ray rewrites 127.0.0.1 to the machine's addres
 _WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def connect(address: str | None = None) -> None:
-    """Connects to the Ray cluster at ``address`` (or ``RAY_ADDRESS``), else starts a local one."""
+def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
+    """Connects to the Ray cluster at ``address`` (or ``RAY_ADDRESS``), else starts a local one.
+
+    ``ship`` lists the user's modules (a .py file or a package's folder) that Ray uploads to every
+    worker as ``py_modules``, so that trials can import the user's builder there. Ray already
+    initialised by the caller keeps its own runtime environment.
+    """
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    runtime_env = {"env_vars": _WORKER_ENV}
+    runtime_env: dict[str, object] = {"env_vars": _WORKER_ENV}
+    if ship:
+        runtime_env["py_modules"] = list(ship)
     if address:
         try:
             ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)

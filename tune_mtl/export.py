@@ -1,8 +1,8 @@
 """`tune-mtl export`: one trial's model out of a search, as a `.keras` file with a JSON sidecar.
 
 Which checkpoint: the search keeps only each trial's latest checkpoint, so the exported model is the
-trial at its last epoch. That is the model whose validation accuracies ``trials.csv`` records and,
-for a front member, whose test accuracies ``pareto.csv`` records; a trial stopped early is exported
+trial at its last epoch. That is the model whose validation metrics ``trials.csv`` records and,
+for a front member, whose test metrics ``pareto.csv`` records; a trial stopped early is exported
 as it was when stopped. The file is copied byte for byte; nothing is retrained or re-evaluated.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.results import TEST_OBJECTIVES, VAL_OBJECTIVES, SearchResult, load_results
+from tune_mtl.results import SearchResult, load_results
 from tune_mtl.trial_files import (
     count_parameters,
     epoch_history,
@@ -28,9 +28,7 @@ from tune_mtl.trial_files import (
     trial_config,
 )
 
-__all__ = ["ExportedModel", "export_model", "OUTPUT_NAMES"]
-
-OUTPUT_NAMES = ("task1", "task2")  # the model's output dict keys, as `tune_mtl.model` names them
+__all__ = ["ExportedModel", "export_model", "describe"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ def _choose_trial(result: SearchResult, *, trial_id: str | None, knee: bool) -> 
             "pass exactly one of --knee or --trial ID, to say which model to export."
         )
     if knee:
-        knee_id = result.summary.get("knee_trial_id")
+        knee_id = result.summary.knee_trial_id
         if not knee_id:
             raise TuneMtlError(
                 f"{result.path} has no knee: no trial completed, so the front is empty. "
@@ -106,8 +104,9 @@ def export_model(
         overwrite: replace existing files at ``out`` and its sidecar.
 
     Returns:
-        The paths written and the sidecar's content: the trial's configuration, the tasks with their
-        class names in output order, and its validation (and, for front members, test) accuracies.
+        The paths written and the sidecar's content: the trial's configuration, each output with its
+        task's kind, metric and class names, and its validation (and, for front members, test)
+        metrics.
     """
     result = load_results(experiment)
     chosen = _choose_trial(result, trial_id=trial_id, knee=knee)
@@ -131,42 +130,42 @@ def export_model(
     at_epoch = history[history["training_iteration"] == checkpoint.epochs]
     validation = at_epoch.iloc[-1] if len(at_epoch) else row
     front = result.pareto.set_index(result.pareto["trial_id"].astype(str))
-    tasks = result.summary["tasks"]
+    tasks = result.objectives.tasks
     on_front = chosen in front.index
+    summary = result.summary
     test = (
-        {
-            t["name"]: _number(front.loc[chosen, c])
-            for t, c in zip(tasks, TEST_OBJECTIVES, strict=True)
-        }
+        {task.name: _number(front.loc[chosen].get(task.column("test"))) for task in tasks}
         if on_front
         else None
     )
     info: dict[str, Any] = {
         "trial_id": chosen,
-        "search": result.summary.get("name"),
+        "search": summary.name,
         "experiment": str(result.path.resolve()),
-        "dataset": result.summary.get("dataset"),
-        "model": result.summary.get("model"),
+        "data": summary.data,
+        "model": summary.model,
         "status": row["status"],
         "on_front": on_front,
-        "knee": chosen == result.summary.get("knee_trial_id"),
+        "knee": chosen == summary.knee_trial_id,
         "epochs": checkpoint.epochs,
         "config": trial_config(result.path, chosen),
         "input": _input_spec(checkpoint.path),
         "outputs": [
-            {"output": output, "task": task["name"], "classes": task["classes"]}
-            for output, task in zip(OUTPUT_NAMES, tasks, strict=True)
+            {
+                "output": task.name,
+                "kind": task.kind,
+                "metric": task.metric,
+                "classes": list(task.classes),
+            }  # fmt: skip
+            for task in tasks
         ],
-        "accuracy": {
-            "validation": {
-                t["name"]: _number(validation[c])
-                for t, c in zip(tasks, VAL_OBJECTIVES, strict=True)
-            },
+        "metrics": {
+            "validation": {task.name: _number(validation[task.column("val")]) for task in tasks},
             "test": test,
         },
         "parameters": count_parameters(checkpoint.path),
         "checkpoint": str(checkpoint.path.resolve()),
-        "versions": result.summary.get("versions", {}),
+        "versions": summary.versions,
     }
     _copy_atomically(checkpoint.path, model_path)
     handle, temporary = tempfile.mkstemp(dir=sidecar_path.parent, prefix=f".{sidecar_path.name}.")
@@ -180,9 +179,9 @@ def describe(exported: ExportedModel) -> str:
     """One line for the CLI: what was exported, where, and how good it is."""
     info = exported.info
     role = "knee" if info["knee"] else "front member" if info["on_front"] else info["status"]
-    parts = [f"val {name} {value:.4f}" for name, value in info["accuracy"]["validation"].items()]
-    if info["accuracy"]["test"]:
-        parts += [f"test {name} {value:.4f}" for name, value in info["accuracy"]["test"].items()]
+    parts = [f"val {name} {value:.4f}" for name, value in info["metrics"]["validation"].items()]
+    if info["metrics"]["test"]:
+        parts += [f"test {name} {value:.4f}" for name, value in info["metrics"]["test"].items()]
     return (
         f"Exported trial {info['trial_id']} ({role}, {info['epochs']} epochs) to {exported.model} "
         f"with {exported.sidecar}: {', '.join(parts)}"

@@ -1,20 +1,54 @@
-"""The multi-task network, with the Keras functional API only (keras.layers, no backend calls).
+"""The built-in multi-task networks, written as any user's builder: ``build(hp, tasks)``.
 
-Staying within keras.layers keeps the model runnable on any Keras backend.
+Both take images (``(height, width, channels)`` uint8), rescale them, run a conv trunk and a shared
+dense layer, then one dense branch and one output per task, named after the task. They use
+keras.layers only, so they run on any Keras backend. Hyperparameters they read (all optional):
+
+- ``trunk_filters``: filters of the first conv layer; later layers keep the preset's ratio.
+- ``shared_width``: units of the shared dense layer.
+- ``branch_width``: units of the first layer of every branch; ``<task>_width`` sets one task's.
+- ``dropout``: rate after the shared layer and after every branch layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import keras
 
-from tune_mtl.model_config import ModelConfig
+from tune_mtl.tasks import Task
 
-__all__ = ["OUTPUTS", "build_model"]
+__all__ = ["BUILDERS", "Preset", "build_small", "build_seed", "output_layer"]
 
-OUTPUTS = ("task1", "task2")
+
+@dataclass(frozen=True)
+class Preset:
+    """A conv trunk of unpadded 3x3 convs with 2x2 pools, a shared layer, dense branches."""
+
+    trunk_filters: tuple[int, ...]
+    shared_width: int
+    branch_units: tuple[int, ...]
+
+
+SMALL = Preset(trunk_filters=(16, 32), shared_width=128, branch_units=(64,))
+# The article's network: Conv 32, 64, 128 with 2x2 pools, Dense 3136, branches 1024 -> 100.
+SEED = Preset(trunk_filters=(32, 64, 128), shared_width=3136, branch_units=(1024, 100))
+
+
+def output_layer(task: Task, x: Any) -> Any:
+    """The output a task needs: a softmax over its classes, one sigmoid unit, or one linear unit."""
+    activation = {"classification": "softmax", "binary": "sigmoid", "regression": None}[task.kind]
+    return keras.layers.Dense(task.units, activation=activation, name=task.name)(x)
 
 
 def _check_image_size(input_shape: tuple[int, ...], conv_layers: int) -> None:
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"the built-in models take images of shape (height, width, channels), but the inputs "
+            f"have shape {input_shape}; write your own builder (--model file.py:build)."
+        )
     side = min(input_shape[:2])
     for _ in range(conv_layers):
         side = (side - 2) // 2  # an unpadded 3x3 conv, then a 2x2 pool
@@ -25,40 +59,47 @@ def _check_image_size(input_shape: tuple[int, ...], conv_layers: int) -> None:
         )
 
 
-def build_model(
-    config: ModelConfig, *, input_shape: tuple[int, ...], num_classes: tuple[int, int]
+def _build(
+    preset: Preset, hp: Mapping[str, Any], tasks: Sequence[Task], input_shape: tuple[int, ...]
 ) -> keras.Model:
-    """Builds and compiles the two-headed model for uint8 images.
-
-    The joint loss is ``gamma * CE(task1) + (1 - gamma) * CE(task2)``, set through ``loss_weights``,
-    and both heads report accuracy. Outputs are a dict keyed by ``OUTPUTS``.
-    """
-    _check_image_size(input_shape, len(config.trunk_filters))
+    first = int(hp.get("trunk_filters", preset.trunk_filters[0]))
+    filters = [max(1, round(first * f / preset.trunk_filters[0])) for f in preset.trunk_filters]
+    dropout = float(hp.get("dropout", 0.0))
+    _check_image_size(input_shape, len(filters))
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="image")
     x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
-    for filters in config.trunk_filters:
-        x = keras.layers.Conv2D(filters, 3, activation="relu")(x)
+    for count in filters:
+        x = keras.layers.Conv2D(count, 3, activation="relu")(x)
         x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Flatten()(x)
-    shared = keras.layers.Dense(config.shared_width, activation="relu", name="shared")(x)
-    shared = keras.layers.Dropout(config.dropout)(shared)
-
+    shared_width = int(hp.get("shared_width", preset.shared_width))
+    shared = keras.layers.Dense(shared_width, activation="relu", name="shared")(x)
+    shared = keras.layers.Dropout(dropout)(shared)
     outputs = {}
-    branches = (config.task1_units, config.task2_units)
-    for output, units_per_layer, classes in zip(OUTPUTS, branches, num_classes, strict=True):
+    for task in tasks:
+        first_units = int(
+            hp.get(f"{task.name}_width", hp.get("branch_width", preset.branch_units[0]))
+        )
         y = shared
-        for depth, units in enumerate(units_per_layer):
-            y = keras.layers.Dense(units, activation="relu", name=f"{output}_dense{depth}")(y)
-            y = keras.layers.Dropout(config.dropout)(y)
-        outputs[output] = keras.layers.Dense(classes, activation="softmax", name=output)(y)
+        for depth, units in enumerate((first_units, *preset.branch_units[1:])):
+            y = keras.layers.Dense(units, activation="relu", name=f"{task.name}_dense{depth}")(y)
+            y = keras.layers.Dropout(dropout)(y)
+        outputs[task.name] = output_layer(task, y)
+    return keras.Model(inputs, outputs, name="multi_task")
 
-    model = keras.Model(inputs, outputs, name="multi_task")
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss={output: "sparse_categorical_crossentropy" for output in OUTPUTS},
-        loss_weights={"task1": config.gamma, "task2": 1.0 - config.gamma},
-        metrics={output: ["accuracy"] for output in OUTPUTS},
-        # TensorFlow's XLA ran these small conv nets 2.5x slower on CPU; JAX is always compiled.
-        jit_compile=keras.config.backend() == "jax",
-    )
-    return model
+
+def build_small(
+    hp: Mapping[str, Any], tasks: Sequence[Task], *, input_shape: tuple[int, ...]
+) -> keras.Model:
+    """`small`: Conv 16, 32, shared Dense 128, branches of 64; cheap enough for CPUs."""
+    return _build(SMALL, hp, tasks, input_shape)
+
+
+def build_seed(
+    hp: Mapping[str, Any], tasks: Sequence[Task], *, input_shape: tuple[int, ...]
+) -> keras.Model:
+    """`seed`: the article's network."""
+    return _build(SEED, hp, tasks, input_shape)
+
+
+BUILDERS: dict[str, Callable[..., keras.Model]] = {"small": build_small, "seed": build_seed}

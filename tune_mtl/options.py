@@ -7,11 +7,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tune_mtl.data import DATASETS
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.model_config import PRESETS
 from tune_mtl.searcher import SAMPLERS
 from tune_mtl.space import SearchSpace
+from tune_mtl.user_code import BUILTIN_DATA, BUILTIN_MODELS
 
 __all__ = [
     "DEFAULTS",
@@ -26,7 +25,7 @@ SCHEDULERS = ("asha", "mo-asha", "none")
 SEARCH_FILE = "search.json"  # the options of a search, so that `resume` can rebuild it
 DEFAULTS: dict[str, Any] = {
     "trials": 50,
-    "dataset": "fashion_mnist",
+    "data": "fashion_mnist",
     "model": "small",
     "max_epochs": 27,
     "batch_size": 128,
@@ -41,9 +40,10 @@ class SearchOptions:
     """Every setting of one search, after flags, the space file and defaults are merged."""
 
     trials: int
-    dataset: str
+    # Built-in names or import strings; None for a function defined in a notebook or script.
+    data: str | None
     space: Path
-    model: str
+    model: str | None
     max_epochs: int
     batch_size: int
     examples_per_epoch: int | None
@@ -60,6 +60,8 @@ class SearchOptions:
     max_failures: int
     # Seconds from the start of the trials to their end; None runs until `trials` finished.
     time_budget_s: float | None = None
+    # Each trial calls the data loader itself instead of reading the data from Ray's object store.
+    load_in_trials: bool = False
 
     def to_json(self) -> str:
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -79,11 +81,14 @@ def resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
     merged = {**DEFAULTS, **space.settings, **{k: v for k, v in given.items() if v is not None}}
     if space.is_grid and given.get("trials") is None:
         merged["trials"] = len(space.grid())
-    checks = [
-        ("dataset", DATASETS), ("model", tuple(PRESETS)),
-        ("sampler", SAMPLERS), ("scheduler", SCHEDULERS),
-    ]  # fmt: skip
-    for key, allowed in checks:
+    for key, builtins in (("data", BUILTIN_DATA), ("model", BUILTIN_MODELS)):
+        value = merged[key]
+        if isinstance(value, str) and value not in builtins and ":" not in value:
+            raise TuneMtlError(
+                f"{key} {value!r} is neither built in ({', '.join(builtins)}) nor "
+                "`module:function` / `path/to/file.py:function`; name the function after a colon."
+            )
+    for key, allowed in (("sampler", SAMPLERS), ("scheduler", SCHEDULERS)):
         if merged[key] not in allowed:
             raise TuneMtlError(
                 f"{key} {merged[key]!r} is not known; choose one of {', '.join(allowed)}."

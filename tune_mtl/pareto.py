@@ -1,7 +1,9 @@
 """Pareto front, hypervolume and knee point for maximised objectives.
 
-Pure numpy over an ``(n_points, n_objectives)`` array; every objective is maximised (accuracies).
-Neither Ray, Optuna nor Keras is imported here.
+Pure numpy over an ``(n_points, n_objectives)`` array; every objective is maximised (a minimised
+metric such as a mean absolute error enters negated, see `tune_mtl.objectives`). Neither Ray nor
+Keras is imported here; the exact hypervolume in three or more dimensions is Optuna's WFG
+implementation, imported when first needed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["pareto_mask", "hypervolume_2d", "knee_index"]
+__all__ = ["pareto_mask", "hypervolume", "hypervolume_2d", "knee_index"]
 
 
 def _as_points(points: np.ndarray | list, *, n_objectives: int | None = None) -> np.ndarray:
@@ -76,14 +78,34 @@ def hypervolume_2d(points: np.ndarray | list, reference: Sequence[float] | np.nd
     return float(np.sum(widths * heights))
 
 
+def hypervolume(points: np.ndarray | list, reference: Sequence[float] | np.ndarray) -> float:
+    """Volume dominated by ``points`` and bounded below by ``reference``, in any dimension.
+
+    Points that do not beat the reference in every objective add nothing. Two objectives take the
+    O(n log n) staircase; more take Optuna's exact WFG algorithm (which minimises, so both are
+    negated).
+    """
+    reference_point = np.asarray(reference, dtype=float)
+    array = _as_points(points, n_objectives=len(reference_point))
+    if len(reference_point) == 2:
+        return hypervolume_2d(array, reference_point)
+    useful = array[(array > reference_point).all(axis=1)]
+    if len(useful) == 0:
+        return 0.0
+    from optuna._hypervolume import compute_hypervolume
+
+    front = np.unique(useful[pareto_mask(useful)], axis=0)
+    return float(compute_hypervolume(-front, -reference_point, assume_pareto=True))
+
+
 def knee_index(front: np.ndarray | list, reference: Sequence[float] | np.ndarray) -> int:
     """Index of the knee of a front: the point closest to the ideal after scaling each objective.
 
-    Each objective is scaled from the reference point (chance accuracy) at 0 to the front's best at
-    1, so the ideal point is (1, ..., 1). The knee is the best compromise, not the end of the front
-    that one task favours. Scaling from the reference rather than from the front's worst keeps a
-    two-point front meaningful: a trial at chance on one task is far from the ideal however the
-    other trial does. Ties go to the first.
+    Each objective is scaled from the reference point (the constant predictor) at 0 to the front's
+    best at 1, so the ideal point is (1, ..., 1). The knee is the best compromise, not the end of
+    the front that one task favours. Scaling from the reference rather than from the front's worst
+    keeps a two-point front meaningful: a trial that learned nothing of one task is far from the
+    ideal however the other trial does. Ties go to the first.
     """
     array = _as_points(front)
     if len(array) == 0:

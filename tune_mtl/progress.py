@@ -7,7 +7,7 @@ Every finished trial prints one line that scripts can parse (``PROGRESS_LINE`` m
 
 On a terminal, a compact block under those lines is redrawn in place as trials report epochs:
 trials finished, running, pending and failed of the total, elapsed time and ETA, the best validation
-accuracy of each task so far, and the front's size and validation hypervolume.
+metric of each task so far, and the front's size and validation hypervolume.
 
 The ETA is the pace of the finished trials times the trials left, or the time budget left if that
 is sooner.
@@ -15,6 +15,7 @@ is sooner.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import time
@@ -23,7 +24,9 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from tune_mtl.pareto import hypervolume_2d, pareto_mask
+from tune_mtl.objectives import Objectives
+from tune_mtl.pareto import hypervolume, pareto_mask
+from tune_mtl.results import trial_status
 
 __all__ = ["SearchProgress", "LiveBlock", "error_line", "PROGRESS_LINE", "format_duration"]
 
@@ -92,8 +95,7 @@ class SearchProgress(Callback):
         *,
         total: int,
         max_epochs: int,
-        task_names: tuple[str, str],
-        chance: tuple[float, float],
+        objectives: Objectives,
         echo: Callable[[str], Any],
         on_front: Callable[[int, int, float], Any] | None = None,
         live: LiveBlock | None = None,
@@ -103,8 +105,7 @@ class SearchProgress(Callback):
         self._total = total
         self._time_budget_s = time_budget_s
         self._max_epochs = max_epochs
-        self._task_names = task_names
-        self._chance = chance
+        self._objectives = objectives
         self._echo = echo
         self._on_front = on_front
         self._live = live
@@ -114,8 +115,9 @@ class SearchProgress(Callback):
         self._counts = {"completed": 0, "stopped": 0, "failed": 0}
         self._running: set[str] = set()
         self._pending = 0  # created, waiting for a worker or still starting one
-        self._best: list[tuple[float, str] | None] = [None, None]
-        self._completed: list[tuple[float, float]] = []
+        self._best: dict[str, tuple[float, str]] = {}
+        # Maximised objective values of completed, feasible trials.
+        self._completed: list[list[float]] = []
         self._seeded = False
 
     @property
@@ -126,7 +128,7 @@ class SearchProgress(Callback):
         if not self._completed:
             return 0, 0.0
         size = int(pareto_mask(self._completed).sum())
-        return size, hypervolume_2d(self._completed, self._chance)
+        return size, hypervolume(self._completed, self._objectives.reference_point)
 
     def _times(self) -> tuple[str, str]:
         elapsed = self._clock() - self._started
@@ -144,17 +146,19 @@ class SearchProgress(Callback):
         counts = self._counts
         elapsed, eta = self._times()
         best = ", ".join(
-            f"{name} {entry[0]:.4f} ({entry[1]})" if entry else f"{name} -"
-            for name, entry in zip(self._task_names, self._best, strict=True)
+            f"{name} {self._best[name][0]:.4f} ({self._best[name][1]})"
+            if name in self._best
+            else f"{name} -"
+            for name in self._objectives.task_names
         )
-        front_size, hypervolume = self._front()
+        front_size, volume = self._front()
         return [
             f"Trials   {self.finished} of {self._total} done: {counts['completed']} completed, "
             f"{counts['stopped']} stopped, {counts['failed']} failed; "
             f"{len(self._running)} running, {self._pending} pending",
             f"Time     {elapsed} elapsed, ETA {eta}",
             f"Best val {best}",
-            f"Front    {front_size} trials, val hypervolume {hypervolume:.4f}",
+            f"Front    {front_size} trials, val hypervolume {volume:.4f}",
         ]
 
     def _refresh(self, *, force: bool = False) -> None:
@@ -165,19 +169,19 @@ class SearchProgress(Callback):
 
     def _finish(self, trial: Any, *, detail: str) -> None:
         self._running.discard(trial.trial_id)
-        front_size, hypervolume = self._front()
+        front_size, volume = self._front()
         elapsed, eta = self._times()
         line = (
             f"[{self.finished}/{self._total}] trial {trial.trial_id} {detail}"
             f" | {len(self._running)} running | front {front_size}, "
-            f"val hypervolume {hypervolume:.4f} | elapsed {elapsed}, ETA {eta}"
+            f"val hypervolume {volume:.4f} | elapsed {elapsed}, ETA {eta}"
         )
         if self._live is not None:
             self._live.clear()
         self._echo(line)
         self._refresh(force=True)
         if self._on_front is not None:
-            self._on_front(self.finished, front_size, hypervolume)
+            self._on_front(self.finished, front_size, volume)
 
     def setup(
         self,
@@ -195,11 +199,11 @@ class SearchProgress(Callback):
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
-        for index in (0, 1):
-            accuracy = result.get(f"val_task{index + 1}_accuracy")
-            best = self._best[index]
-            if accuracy is not None and (best is None or accuracy > best[0]):
-                self._best[index] = (float(accuracy), trial.trial_id)
+        for task in self._objectives.tasks:
+            value = result.get(task.column("val"))
+            best = self._best.get(task.name)
+            if value is not None and (best is None or task.sign * (value - best[0]) > 0):
+                self._best[task.name] = (float(value), trial.trial_id)
         self._refresh()
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
@@ -210,12 +214,17 @@ class SearchProgress(Callback):
         """Counts a trial that ended without an error; returns its status and its line's text."""
         result = trial.last_result
         epochs = result.get("training_iteration", 0)
-        accuracies = tuple(result.get(f"val_task{i}_accuracy", float("nan")) for i in (1, 2))
-        status = "completed" if epochs >= self._max_epochs else "stopped"
-        if status == "completed":
-            self._completed.append(accuracies)
+        status = trial_status("TERMINATED", epochs=epochs, max_epochs=self._max_epochs)
+        objectives = self._objectives
+        feasible = not objectives.constraints or max(objectives.violations(result)) <= 0
+        values = [result.get(column, float("nan")) for column in objectives.columns()]
+        if status == "completed" and feasible and all(map(math.isfinite, values)):
+            self._completed.append(list(objectives.signs * values))
         self._counts[status] += 1
-        text = "  ".join(f"{n} {a:.4f}" for n, a in zip(self._task_names, accuracies, strict=True))
+        text = "  ".join(
+            f"{task.name} {result.get(task.column('val'), float('nan')):.4f}"
+            for task in objectives.tasks
+        )
         seconds = result.get("time_total_s", 0.0)
         return status, f"{text}  ({epochs} epochs, {seconds:.0f} s)"
 

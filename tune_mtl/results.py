@@ -1,6 +1,8 @@
 """Finished trials as tables: trials.csv, pareto.csv and summary.json, written atomically.
 
-Pure pandas and numpy; the Pareto math is in `tune_mtl.pareto`.
+Here live the rules that every reader of a search shares: the file names, which trial counts as
+completed (`trial_status`), and which trials form the front (`front_of`). Pure pandas and numpy;
+the Pareto math is in `tune_mtl.pareto`, the objectives' columns in `tune_mtl.objectives`.
 """
 
 from __future__ import annotations
@@ -8,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.pareto import hypervolume_2d, knee_index, pareto_mask
+from tune_mtl.objectives import Objectives
+from tune_mtl.pareto import hypervolume, knee_index, pareto_mask
+from tune_mtl.summary import Summary
 
 __all__ = [
     "SearchResult",
@@ -29,15 +32,25 @@ __all__ = [
     "front_columns",
     "FRONT_FORMATS",
     "hypervolume_of",
-    "VAL_OBJECTIVES",
-    "TEST_OBJECTIVES",
+    "trial_status",
+    "FINISHED",
 ]
 
 TRIALS_FILE = "trials.csv"
 PARETO_FILE = "pareto.csv"
 SUMMARY_FILE = "summary.json"
-VAL_OBJECTIVES = ["val_task1_accuracy", "val_task2_accuracy"]
-TEST_OBJECTIVES = ["test_task1_accuracy", "test_task2_accuracy"]
+# A trial ends completed (trained all its epochs), stopped (early, by the scheduler or the time
+# budget) or failed; only completed trials enter the front.
+FINISHED = ("completed", "stopped", "failed")
+
+
+def trial_status(ray_status: str, *, epochs: int, max_epochs: int) -> str:
+    """A trial's status in trials.csv, from Ray's status and the epochs it reported."""
+    if ray_status == "ERROR":
+        return "failed"
+    if ray_status == "TERMINATED":
+        return "completed" if epochs >= max_epochs else "stopped"
+    return ray_status.lower()
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,12 @@ class SearchResult:
     path: Path
     trials: pd.DataFrame
     pareto: pd.DataFrame
-    summary: dict[str, Any]
+    summary: Summary
+
+    @property
+    def objectives(self) -> Objectives:
+        """The tasks, their references, objectives and constraints, as the search ran them."""
+        return self.summary.task_objectives
 
     @property
     def knee(self) -> pd.Series:
@@ -55,25 +73,31 @@ class SearchResult:
         return self.pareto[self.pareto["knee"]].iloc[0]
 
 
-def front_of(trials: pd.DataFrame, chance: Sequence[float]) -> pd.DataFrame:
-    """Completed trials that no other completed trial beats on both validation accuracies.
+def front_of(trials: pd.DataFrame, objectives: Objectives) -> pd.DataFrame:
+    """Completed, feasible trials that no other such trial beats on every validation objective.
 
-    Sorted by task 1 accuracy, best first, with a boolean ``knee`` column (scaled from ``chance``,
-    the chance accuracy per task).
+    Sorted by the first objective, best first, with a boolean ``knee`` column (each objective
+    scaled from its constant predictor to the front's best).
     """
-    completed = trials[trials["status"] == "completed"]
-    front = completed[pareto_mask(completed[VAL_OBJECTIVES].to_numpy())]
-    front = front.sort_values(VAL_OBJECTIVES, ascending=False).reset_index(drop=True)
+    candidates = trials[trials["status"] == "completed"]
+    candidates = candidates[objectives.feasible(candidates)]
+    candidates = candidates.dropna(subset=objectives.columns())
+    front = candidates[pareto_mask(objectives.maximised(candidates))]
+    ascending = [task.direction == "min" for task in objectives.objective_tasks]
+    front = front.sort_values(objectives.columns(), ascending=ascending).reset_index(drop=True)
     front["knee"] = False
     if len(front):
-        front.loc[knee_index(front[VAL_OBJECTIVES].to_numpy(), chance), "knee"] = True
+        knee = knee_index(objectives.maximised(front), objectives.reference_point)
+        front.loc[knee, "knee"] = True
     return front
 
 
-def hypervolume_of(front: pd.DataFrame, columns: list[str], reference: Sequence[float]) -> float:
-    """Hypervolume of ``front`` on two accuracy columns; reference is chance accuracy per task."""
-    points = front[columns].to_numpy(dtype=float)
-    return hypervolume_2d(points[~np.isnan(points).any(axis=1)], reference)
+def hypervolume_of(front: pd.DataFrame, objectives: Objectives, split: str = "val") -> float:
+    """Hypervolume of ``front``'s ``split`` metrics above the constant predictors' point."""
+    if not set(objectives.columns(split)) <= set(front.columns):
+        return 0.0
+    points = objectives.maximised(front, split)
+    return hypervolume(points[~np.isnan(points).any(axis=1)], objectives.reference_point)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -85,13 +109,13 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def write_results(
-    directory: Path, trials: pd.DataFrame, pareto: pd.DataFrame, summary: dict[str, Any]
+    directory: Path, trials: pd.DataFrame, pareto: pd.DataFrame, summary: Summary
 ) -> SearchResult:
     """Writes the three result files into ``directory``; each appears whole or not at all."""
     directory.mkdir(parents=True, exist_ok=True)
     write_atomically(directory / TRIALS_FILE, trials.to_csv(index=False))
     write_atomically(directory / PARETO_FILE, pareto.to_csv(index=False))
-    write_atomically(directory / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_atomically(directory / SUMMARY_FILE, summary.to_json())
     return SearchResult(directory, trials, pareto, summary)
 
 
@@ -109,7 +133,7 @@ def load_results(directory: str | Path) -> SearchResult:
         directory,
         pd.read_csv(directory / TRIALS_FILE, dtype={"trial_id": str}),
         pd.read_csv(directory / PARETO_FILE, dtype={"trial_id": str}),
-        json.loads((directory / SUMMARY_FILE).read_text()),
+        Summary.from_json((directory / SUMMARY_FILE).read_text()),
     )
 
 
@@ -118,8 +142,10 @@ FRONT_FORMATS = ("table", "csv", "json")
 
 def front_columns(result: SearchResult) -> list[str]:
     """The front's columns for scripts: as in ``pareto.csv``, less the bookkeeping."""
-    params = [p for p in result.summary["params"] if p in result.pareto.columns]
-    wanted = ["trial_id", "knee", *params, *VAL_OBJECTIVES, *TEST_OBJECTIVES, "epochs", "seconds"]
+    objectives = result.objectives
+    params = [p for p in result.summary.params if p in result.pareto.columns]
+    wanted = ["trial_id", "knee", *params, *objectives.all_columns("val"),
+              *objectives.all_columns("test"), "epochs", "seconds"]  # fmt: skip
     return [column for column in wanted if column in result.pareto.columns]
 
 
@@ -127,7 +153,7 @@ def format_front(result: SearchResult, *, format: str = "table") -> str:
     """The front as text: ``table`` for people, ``csv`` or ``json`` (a list of rows) for scripts.
 
     The table names the tasks and stars the knee; csv and json keep ``pareto.csv``'s column names
-    (``val_task1_accuracy``, ...), whatever the tasks are called, with ``knee`` true or false.
+    (``val_item_accuracy``, ``val_size_mae``, ...), with ``knee`` true or false.
     """
     if format not in FRONT_FORMATS:
         raise TuneMtlError(
@@ -150,25 +176,22 @@ def _plain(value: Any) -> Any:
 def _front_table(result: SearchResult) -> str:
     if result.pareto.empty:
         return (
-            f"Pareto front: 0 of {len(result.trials)} trials: no trial trained all its epochs, "
-            "so there is no front."
+            f"Pareto front: 0 of {len(result.trials)} trials: no trial trained all its epochs"
+            f"{' within the constraints' if result.objectives.constraints else ''}, so there is "
+            "no front."
         )
-    task1, task2 = (task["name"] for task in result.summary["tasks"])
-    params = [p for p in result.summary["params"] if p in result.pareto.columns]
-    columns = {
-        "trial_id": "trial",
-        **{p: p for p in params},
-        "val_task1_accuracy": f"val {task1}",
-        "val_task2_accuracy": f"val {task2}",
-        "test_task1_accuracy": f"test {task1}",
-        "test_task2_accuracy": f"test {task2}",
-        "epochs": "epochs",
-    }
-    table = result.pareto[list(columns)].rename(columns=columns)
+    objectives = result.objectives
+    params = [p for p in result.summary.params if p in result.pareto.columns]
+    columns = {"trial_id": "trial", **{p: p for p in params}}
+    for split in ("val", "test"):
+        for task in objectives.tasks:
+            columns[task.column(split)] = f"{split} {task.name}"
+    columns["epochs"] = "epochs"
+    table = result.pareto[[c for c in columns if c in result.pareto]].rename(columns=columns)
     table.insert(0, "", np.where(result.pareto["knee"], "*", ""))
     text = table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
-    hypervolume = result.summary["hypervolume_test"]
+    volume = result.summary.hypervolume_test
     return (
         f"Pareto front: {len(table)} of {len(result.trials)} trials "
-        f"(* knee), test hypervolume {hypervolume:.4f}\n{text}"
+        f"(* knee), test hypervolume {volume:.4f}\n{text}"
     )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+from tune_mtl.objectives import Objectives
 from tune_mtl.options import SearchOptions
-from tune_mtl.results import VAL_OBJECTIVES
+from tune_mtl.tasks import SCORE_COLUMN
 
-__all__ = ["SCHEDULER_METRIC", "make_scheduler", "scheduler_metric"]
+__all__ = ["make_scheduler", "scheduler_metric"]
 
-# ASHA ranks trials on one number; the mean keeps trials that learn both tasks.
-SCHEDULER_METRIC = "val_mean_accuracy"
 # Both schedulers judge a trial after 1, 4, 16, ... epochs and let about a quarter go on.
 GRACE_PERIOD = 1
 REDUCTION_FACTOR = 4
@@ -20,16 +19,21 @@ def _stops_early(options: SearchOptions) -> bool:
     return options.scheduler != "none" and options.max_epochs > 1
 
 
-def make_scheduler(options: SearchOptions) -> TrialScheduler | None:
-    """The scheduler for ``options.scheduler``; None when no trial can be stopped early."""
+def make_scheduler(options: SearchOptions, objectives: Objectives) -> TrialScheduler | None:
+    """The scheduler for ``options.scheduler``; None when no trial can be stopped early.
+
+    ASHA ranks on one number, ``val_score``: the mean of each objective's improvement over its
+    constant predictor (`tune_mtl.tasks.score`), so trials that learn every task survive and an
+    accuracy and a mean absolute error mix on one scale. MO-ASHA ranks on the objectives' front.
+    """
     if not _stops_early(options):
         return None
     if options.scheduler == "mo-asha":
         from tune_mtl.schedulers import MOASHAScheduler
 
         return MOASHAScheduler(
-            metric=list(VAL_OBJECTIVES),
-            mode=["max"] * len(VAL_OBJECTIVES),
+            metric=objectives.columns(),
+            mode=objectives.modes,
             time_attr="training_iteration",
             max_t=options.max_epochs,
             grace_period=GRACE_PERIOD,
@@ -37,7 +41,7 @@ def make_scheduler(options: SearchOptions) -> TrialScheduler | None:
         )
     return ASHAScheduler(
         time_attr="training_iteration",
-        metric=SCHEDULER_METRIC,
+        metric=SCORE_COLUMN,
         mode="max",
         max_t=options.max_epochs,
         grace_period=GRACE_PERIOD,
@@ -45,8 +49,8 @@ def make_scheduler(options: SearchOptions) -> TrialScheduler | None:
     )
 
 
-def scheduler_metric(options: SearchOptions) -> str | list[str] | None:
+def scheduler_metric(options: SearchOptions, objectives: Objectives) -> str | list[str] | None:
     """What the scheduler ranks trials on, for summary.json; None without one."""
     if not _stops_early(options):
         return None
-    return list(VAL_OBJECTIVES) if options.scheduler == "mo-asha" else SCHEDULER_METRIC
+    return objectives.columns() if options.scheduler == "mo-asha" else SCORE_COLUMN

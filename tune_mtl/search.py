@@ -20,15 +20,17 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from tune_mtl.cluster import Storage, check_storage_shared, connect, resolve_storage
-from tune_mtl.data import Dataset, load_dataset
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.options import SEARCH_FILE, SearchOptions, check_run_settings, resolve
 from tune_mtl.outcome import finish
+from tune_mtl.problem import Problem, prepare_problem
 from tune_mtl.progress import LiveBlock, SearchProgress
 from tune_mtl.results import SUMMARY_FILE, SearchResult, write_atomically
 from tune_mtl.scheduling import make_scheduler
 from tune_mtl.searcher import make_searcher
 from tune_mtl.space import SearchSpace, default_space_path, load_space
+from tune_mtl.trial_files import trial_dir
+from tune_mtl.user_code import reference_of
 
 __all__ = ["search", "resume"]
 
@@ -36,9 +38,9 @@ __all__ = ["search", "resume"]
 def search(
     *,
     trials: int | None = None,
-    dataset: str | None = None,
+    data: str | Callable[[], Any] | None = None,
+    model: str | Callable[..., Any] | None = None,
     space: str | Path | None = None,
-    model: str | None = None,
     max_epochs: int | None = None,
     batch_size: int | None = None,
     examples_per_epoch: int | None = None,
@@ -55,6 +57,7 @@ def search(
     storage_path: str | None = None,
     max_failures: int = 2,
     time_budget_s: float | None = None,
+    load_in_trials: bool = False,
     echo: Callable[[str], Any] = print,
     live: bool | None = None,
     verbose: bool = False,
@@ -68,6 +71,12 @@ def search(
     terminal and ``verbose`` is off. ``verbose`` prints Ray Tune's own status table as well.
 
     Args:
+        data: the data: a built-in name (``fashion_mnist``, ``cifar10``, ``synthetic``), a loader
+            named ``module:function`` or ``path/to/file.py:function``, or the loader itself; a
+            loader takes no arguments and returns a `tune_mtl.Dataset`.
+        model: the model builder: ``small``, ``seed``, an import string as for ``data``, or the
+            function ``build(hp, tasks)`` itself, returning an uncompiled `keras.Model` with one
+            output per task, named after it.
         address: the Ray cluster to run on (``auto``, ``HOST:PORT`` or ``ray://HOST:10001``);
             default ``RAY_ADDRESS``, else a local Ray bound to loopback.
         storage_path: where Ray keeps the experiment (checkpoints, trial results): a folder
@@ -77,9 +86,11 @@ def search(
             (``stopped``, never in the front) and the search ends normally with the trials it
             has. Counted from the start of Ray Tune's loop, after the data are loaded and Ray is
             up; starting the trials' processes counts.
+        load_in_trials: each trial calls the loader itself (files every node sees) instead of
+            reading the data from Ray's object store: for data too large for it.
 
     Returns:
-        The trials and the Pareto front (validation accuracies, with test accuracies) as DataFrames.
+        The trials and the Pareto front (validation metrics, with test metrics) as DataFrames.
 
     Raises:
         SearchInterrupted: the search stopped (Ctrl-C) before every trial finished; its state is
@@ -87,7 +98,7 @@ def search(
     """
     space_file = load_space(space if space is not None else default_space_path())
     given = {
-        "trials": trials, "dataset": dataset, "model": model, "max_epochs": max_epochs,
+        "trials": trials, "data": data, "model": model, "max_epochs": max_epochs,
         "batch_size": batch_size, "examples_per_epoch": examples_per_epoch,
         "sampler": sampler, "scheduler": scheduler,
     }  # fmt: skip
@@ -99,41 +110,64 @@ def search(
         max_failures=max_failures,
         time_budget_s=time_budget_s,
     )
+    if name is not None and (results_dir := Path(results).resolve() / name).exists():
+        raise TuneMtlError(f"{results_dir} already exists; pass another --name.")
+    storage = resolve_storage(storage_path, default=Path(results).resolve())
+    problem = _load(space_file, merged["data"], merged["model"], data_dir, seed=seed, echo=echo)
+    references = {"data": problem.data_code.reference, "model": problem.model_code.reference}
     options = SearchOptions(
-        **merged,
+        **{**merged, **references},
         space=space_file.path,
         concurrency=concurrency,
         cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial,
         results=Path(results).resolve(),
-        name=name or f"{merged['dataset']}-{datetime.now():%Y%m%d-%H%M%S}",
+        name=name or f"{_label(merged['data'])}-{datetime.now():%Y%m%d-%H%M%S}",
         seed=seed,
         data_dir=Path(data_dir) if data_dir is not None else None,
         storage_path=storage_path,
         max_failures=max_failures,
         time_budget_s=time_budget_s,
+        load_in_trials=load_in_trials,
     )
     experiment_dir = options.results / options.name
     if experiment_dir.exists():
         raise TuneMtlError(f"{experiment_dir} already exists; pass another --name.")
-    storage = resolve_storage(options.storage_path, default=options.results)
-    data = _prepare(options, storage, address=address, echo=echo)
+    _connect(problem, options, storage, address=address, echo=echo)
     experiment_dir.mkdir(parents=True)
     write_atomically(experiment_dir / SEARCH_FILE, options.to_json())
     if live is None:
         live = sys.stdout.isatty() and not verbose
     display = {"live": live, "verbose": verbose}
-    return _run(options, storage, space_file, data, echo=echo, new=display)
+    return _run(options, storage, space_file, problem, echo=echo, new=display)
+
+
+def _reference(given: str | Callable[..., Any]) -> str | None:
+    return given if isinstance(given, str) else reference_of(given)
+
+
+def _label(given: str | Callable[..., Any]) -> str:
+    """A search's default name starts with its data: a built-in name, a module or a function."""
+    if not isinstance(given, str):
+        return str(getattr(given, "__name__", "data")).strip("<>")
+    target = given.rpartition(":")[0] or given
+    return Path(target).stem if target.endswith(".py") else target.rpartition(".")[2]
 
 
 def resume(
-    path: str | Path, *, address: str | None = None, echo: Callable[[str], Any] = print
+    path: str | Path,
+    *,
+    address: str | None = None,
+    data: str | Callable[[], Any] | None = None,
+    model: str | Callable[..., Any] | None = None,
+    echo: Callable[[str], Any] = print,
 ) -> SearchResult:
     """Continues an interrupted search from its folder (``results/NAME``) with `Tuner.restore`.
 
     Finished trials are kept, interrupted and errored ones resume from their last checkpoint, the
     Optuna study goes on, and the search ends with the number of trials it was started with.
-    Progress is shown as the search was started to show it (``live``, ``verbose``).
+    Progress is shown as the search was started to show it (``live``, ``verbose``). A search
+    started with a notebook's functions needs them again as ``data`` and ``model``.
     """
     path = Path(path).resolve()
     if not (path / SEARCH_FILE).is_file():
@@ -149,27 +183,56 @@ def resume(
     options = replace(saved, results=path.parent, name=path.name)
     storage = resolve_storage(options.storage_path, default=options.results)
     space_file = load_space(options.space)
-    data = _prepare(options, storage, address=address, echo=echo)
-    return _run(options, storage, space_file, data, echo=echo, new=None)
+    given = {"data": data if data is not None else options.data,
+             "model": model if model is not None else options.model}  # fmt: skip
+    for key, value in given.items():
+        if value is None:
+            raise TuneMtlError(
+                f"{path} was searched with a {key} function defined in a notebook or script; "
+                f"pass it again: resume({str(path)!r}, {key}=...)."
+            )
+    problem = _load(space_file, given["data"], given["model"], options.data_dir,  # type: ignore[arg-type]
+                    seed=options.seed, echo=echo)  # fmt: skip
+    _connect(problem, options, storage, address=address, echo=echo)
+    return _run(options, storage, space_file, problem, echo=echo, new=None)
 
 
-def _prepare(
-    options: SearchOptions, storage: Storage, *, address: str | None, echo: Callable[[str], Any]
-) -> Dataset:
-    """Loads the data and connects to Ray: what can fail before anything is written."""
-    echo(f"Loading {options.dataset} ...")
+def _load(
+    space_file: SearchSpace,
+    data: str | Callable[[], Any],
+    model: str | Callable[..., Any],
+    data_dir: str | Path | None,
+    *,
+    seed: int,
+    echo: Callable[[str], Any],
+) -> Problem:
+    """Loads the data and checks the builder: what can fail before anything is written."""
+    echo(f"Loading {_reference(data) or _label(data)} and checking the model ...")
     step_started = time.perf_counter()
-    data = load_dataset(options.dataset, data_dir=options.data_dir, seed=options.seed)
-    echo(
-        f"  {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test images; "
-        f"tasks {data.tasks[0].name} ({data.tasks[0].num_classes} classes) and "
-        f"{data.tasks[1].name} ({data.tasks[1].num_classes} classes) "
-        f"({time.perf_counter() - step_started:.1f} s)"
+    problem = prepare_problem(
+        space_file,
+        data=data,
+        model=model,
+        data_dir=Path(data_dir).expanduser() if data_dir is not None else None,
+        seed=seed,
+        echo=echo,
     )
+    echo(f"  ({time.perf_counter() - step_started:.1f} s)")
+    return problem
+
+
+def _connect(
+    problem: Problem,
+    options: SearchOptions,
+    storage: Storage,
+    *,
+    address: str | None,
+    echo: Callable[[str], Any],
+) -> None:
     cluster = address or os.environ.get("RAY_ADDRESS")
     echo(f"Connecting to Ray at {cluster} ..." if cluster else "Starting Ray ...")
     step_started = time.perf_counter()
-    connect(address)
+    connect(address, ship=problem.ship(load_in_trials=options.load_in_trials))
     check_storage_shared(storage)
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
@@ -177,14 +240,13 @@ def _prepare(
         f"  {cpus:g} CPU{'s' * (cpus != 1)}, {gpus:g} GPU{'s' * (gpus != 1)} "
         f"({time.perf_counter() - step_started:.1f} s)"
     )
-    return data
 
 
 def _run(
     options: SearchOptions,
     storage: Storage,
     space_file: SearchSpace,
-    data: Dataset,
+    problem: Problem,
     *,
     echo: Callable[[str], Any],
     new: dict[str, bool] | None,
@@ -196,16 +258,21 @@ def _run(
     from tune_mtl.trainable import TrialData, TrialSettings, train_trial
 
     settings = TrialSettings(
-        model=options.model,
+        build=problem.model_code.function,
+        objectives=problem.objectives,
         max_epochs=options.max_epochs,
         batch_size=options.batch_size,
         examples_per_epoch=options.examples_per_epoch,
         seed=options.seed,
     )
+    dataset = problem.dataset
+    trial_data = (
+        TrialData(loader=problem.data_code.function, val_seed=options.seed)
+        if options.load_in_trials
+        else TrialData(dataset.train, dataset.val)
+    )
     trainable = tune.with_resources(
-        tune.with_parameters(
-            train_trial, data=TrialData(data.train, data.val, data.tasks), settings=settings
-        ),
+        tune.with_parameters(train_trial, data=trial_data, settings=settings),
         {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
     )
     # Ray's own TensorBoard logger would add a second, partial copy of every trial's curves.
@@ -228,7 +295,7 @@ def _run(
             storage_filesystem=storage.filesystem,
         )
     else:
-        tuner = _new_tuner(options, storage, space_file, data, trainable, echo=echo, **new)
+        tuner = _new_tuner(options, storage, space_file, problem, trainable, echo=echo, **new)
         budget = options.time_budget_s
         budget_text = f", time budget {budget:g} s" if budget is not None else ""
         echo(
@@ -245,7 +312,7 @@ def _run(
         and time.perf_counter() - fit_started >= options.time_budget_s
     )
     return finish(
-        options, storage, space_file, data, started=started, budget_spent=budget_spent, echo=echo
+        options, storage, space_file, problem, started=started, budget_spent=budget_spent, echo=echo
     )
 
 
@@ -253,7 +320,7 @@ def _new_tuner(
     options: SearchOptions,
     storage: Storage,
     space_file: SearchSpace,
-    data: Dataset,
+    problem: Problem,
     trainable: Any,
     *,
     echo: Callable[[str], Any],
@@ -264,8 +331,10 @@ def _new_tuner(
     from tune_mtl.tensorboard_callback import TensorBoardCallback
 
     experiment_dir = options.results / options.name
+    objectives = problem.objectives
     searcher = make_searcher(
         space_file,
+        objectives,
         sampler=options.sampler,
         trials=options.trials,
         max_epochs=options.max_epochs,
@@ -273,21 +342,19 @@ def _new_tuner(
         study_dir=experiment_dir,
         study_name=options.name,
     )
-    task_names = data.task_names
     tensorboard_root = experiment_dir / tensorboard_log.TENSORBOARD_DIR
     tensorboard_log.write_experiment_config(
         tensorboard_root,
         params=space_file.params,
         constants=space_file.constants,
-        task_names=task_names,
+        objectives=objectives,
     )
     search_curves = tensorboard_log.SearchWriter(tensorboard_root / "search")
     progress = SearchProgress(
         live=LiveBlock(sys.stdout) if live else None,
         total=options.trials,
         max_epochs=options.max_epochs,
-        task_names=task_names,
-        chance=data.chance,
+        objectives=objectives,
         echo=echo,
         time_budget_s=options.time_budget_s,
         on_front=lambda done, size, volume: search_curves.finished(
@@ -299,12 +366,12 @@ def _new_tuner(
         param_space=dict(space_file.constants),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=make_scheduler(options),
+            scheduler=make_scheduler(options, objectives),
             num_samples=options.trials,
             max_concurrent_trials=options.concurrency,
             time_budget_s=options.time_budget_s,
             reuse_actors=True,
-            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+            trial_dirname_creator=lambda trial: trial_dir(Path(), trial.trial_id).name,
         ),
         run_config=tune.RunConfig(
             name=options.name,
@@ -313,7 +380,7 @@ def _new_tuner(
             verbose=2 if verbose else 0,
             callbacks=[
                 progress,
-                TensorBoardCallback(tensorboard_root, task_names=task_names),
+                TensorBoardCallback(tensorboard_root, objectives=objectives),
                 CSVLoggerCallback(),
                 JsonLoggerCallback(),
             ],

@@ -17,11 +17,15 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.objectives import Objectives
+from tune_mtl.results import trial_status
 from tune_mtl.space import SearchSpace
+from tune_mtl.weights import SIMPLEX_LOW, simplex_params
 
-__all__ = ["OBJECTIVES", "SAMPLERS", "make_searcher"]
+__all__ = ["SAMPLERS", "make_searcher", "CONSTRAINTS_ATTR"]
 
-OBJECTIVES = ("val_task1_accuracy", "val_task2_accuracy")
+# The user attribute holding a trial's constraint violations (<= 0: satisfied) for the sampler.
+CONSTRAINTS_ATTR = "constraints"
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
 STUDY_FILE = "optuna.journal"
 
@@ -48,17 +52,28 @@ class _TuneGridSampler(optuna.samplers.GridSampler):
         return None
 
 
+def _constraints_func(count: int) -> Any:
+    def constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
+        # A trial without recorded violations (stopped before its first report) counts as violating.
+        return list(trial.user_attrs.get(CONSTRAINTS_ATTR, [1.0] * count))
+
+    return constraints
+
+
 def _sampler(
-    name: str, space: SearchSpace, *, trials: int, seed: int
+    name: str, space: SearchSpace, *, trials: int, seed: int, constraints: int = 0
 ) -> optuna.samplers.BaseSampler:
+    checked = {"constraints_func": _constraints_func(constraints)} if constraints else {}
     if space.is_grid:
         grid = {name: list(spec.values) for name, spec in space.params.items()}
         return _TuneGridSampler(grid, seed=seed)
     if name == "tpe":
         # The constant liar keeps parallel workers from proposing the same point.
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **checked)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, trials // 5))
+        return optuna.samplers.NSGAIISampler(
+            seed=seed, population_size=max(4, trials // 5), **checked
+        )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "gp":
@@ -69,25 +84,31 @@ def _sampler(
                 "--sampler gp needs PyTorch, which is not installed; run `pip install torch` "
                 "or choose --sampler tpe."
             ) from error
-        return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.GPSampler(seed=seed, **checked)
     raise TuneMtlError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
 
 
 class TruthfulOptunaSearch(OptunaSearch):
     """`OptunaSearch` telling Optuna PRUNED for early-stopped trials and FAIL for errored ones."""
 
-    def __init__(self, *args: Any, max_epochs: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_epochs: int, objectives: Objectives, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._max_epochs = max_epochs
+        self._objectives = objectives
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
         epochs = (result or {}).get("training_iteration", 0)
-        if trial_id in self._completed_trials or not (error or epochs < self._max_epochs):
+        ray_status = "ERROR" if error else "TERMINATED"
+        status = trial_status(ray_status, epochs=epochs, max_epochs=self._max_epochs)
+        if self._objectives.constraints and result and trial_id in self._ot_trials:
+            violations = self._objectives.violations(result)
+            self._ot_trials[trial_id].set_user_attr(CONSTRAINTS_ATTR, violations)
+        if trial_id in self._completed_trials or status == "completed":
             super().on_trial_complete(trial_id, result, error)
             return
-        state = TrialState.FAIL if error else TrialState.PRUNED
+        state = TrialState.FAIL if status == "failed" else TrialState.PRUNED
         if self._ot_study is None:
             raise RuntimeError("the Optuna study is not set up; pass space, metric and mode.")
         self._ot_study.tell(self._ot_trials[trial_id], state=state)
@@ -110,6 +131,7 @@ class TruthfulOptunaSearch(OptunaSearch):
 
 def make_searcher(
     space: SearchSpace,
+    objectives: Objectives,
     *,
     sampler: str,
     trials: int,
@@ -118,15 +140,27 @@ def make_searcher(
     study_dir: Path,
     study_name: str,
 ) -> TruthfulOptunaSearch:
-    """Multi-objective Optuna search on both validation accuracies, stored in ``study_dir``."""
+    """Multi-objective Optuna search on the validation objectives, stored in ``study_dir``.
+
+    With ``space.simplex``, one parameter per task (``simplex_<task>``, uniform on (0, 1]) joins
+    the space; `tune_mtl.weights` turns them into loss weights. Constraints reach the sampler
+    as each trial's violations (its ``constraints_func``).
+    """
     study_dir.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(study_dir / STUDY_FILE)))
+    distributions = {name: _distribution(spec) for name, spec in space.params.items()}
+    if space.simplex:
+        for name in simplex_params(objectives.task_names):
+            distributions[name] = optuna.distributions.FloatDistribution(SIMPLEX_LOW, 1.0)
     return TruthfulOptunaSearch(
-        space={name: _distribution(spec) for name, spec in space.params.items()},
-        metric=list(OBJECTIVES),
-        mode=["max", "max"],
-        sampler=_sampler(sampler, space, trials=trials, seed=seed),
+        space=distributions,
+        metric=objectives.columns(),
+        mode=objectives.modes,
+        sampler=_sampler(
+            sampler, space, trials=trials, seed=seed, constraints=len(objectives.constraints)
+        ),
         study_name=study_name,
         storage=storage,
         max_epochs=max_epochs,
+        objectives=objectives,
     )

@@ -1,18 +1,23 @@
 """Search-space files: YAML with run settings and hyperparameter distributions, checked on load.
 
 ```yaml
-dataset: fashion_mnist          # run settings; command-line flags override them
+data: fashion_mnist             # run settings; command-line flags override them
+model: models.py:build          # a built-in name, module:function or file.py:function
 max_epochs: 9
+loss_weights: {type: simplex}   # search one weight per task, uniformly on the simplex
+objectives: [item, size]        # default: every task that is not a constraint
+constraints: {group: {min: 0.9}}
 params:
-  gamma: {type: uniform, low: 0.0, high: 1.0}
   learning_rate: {type: loguniform, low: 1.0e-4, high: 1.0e-2}
-  task1_width: {type: int, low: 16, high: 256, log: true}
-  trunk_filters: {type: choice, values: [8, 16]}
+  branch_width: {type: int, low: 16, high: 256, log: true}
+  activation: {type: choice, values: [relu, gelu]}
   dropout: 0.1                  # a constant
 ```
 
-A ``grid`` distribution (``{type: grid, values: [0, 0.5, 1]}``) turns the file into a grid search:
-every other parameter must then be a grid or a constant.
+Parameters are whatever the model builder reads; the ones tune-mtl itself reads are checked for
+range (``gamma`` and ``dropout`` in [0, 1], ``learning_rate`` and widths positive). A ``grid``
+distribution (``{type: grid, values: [0, 0.5, 1]}``) turns the file into a grid search: every
+other parameter must then be a grid or a constant.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ from typing import Any
 import yaml
 
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.model_config import PARAMETERS
+from tune_mtl.weights import SIMPLEX_PREFIX, WEIGHT_PREFIX
 
 __all__ = ["Distribution", "SearchSpace", "load_space", "default_space_path", "SETTINGS"]
 
+
 # Run settings a file may hold, with their type.
 SETTINGS: dict[str, type] = {
-    "dataset": str,
+    "data": str,
     "model": str,
     "max_epochs": int,
     "batch_size": int,
@@ -47,8 +53,13 @@ KINDS = {
     "choice": {"values"},
     "grid": {"values"},
 }
-POSITIVE = {"learning_rate", "shared_width", "task1_width", "task2_width", "trunk_filters"}
+# Search-level keys beside the run settings and params.
+SEARCH_KEYS = ("loss_weights", "objectives", "constraints")
+ALIASES = {"dataset": "data"}
+POSITIVE = {"learning_rate", "shared_width", "branch_width", "trunk_filters"}
 UNIT_INTERVAL = {"gamma": (0.0, 1.0, "[0, 1]"), "dropout": (0.0, 0.95, "[0, 0.95]")}
+INTEGER = {"shared_width", "branch_width", "trunk_filters"}
+RESERVED_PREFIXES = (SIMPLEX_PREFIX, WEIGHT_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,9 @@ class SearchSpace:
     params: dict[str, Distribution]
     constants: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    simplex: bool = False  # loss_weights: {type: simplex}
+    objectives: tuple[str, ...] = ()
+    constraints: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def is_grid(self) -> bool:
@@ -129,10 +143,7 @@ class _Checker:
                 raise self.fail(f"{key}.values", values, "it must be a non-empty list")
             for value in values:
                 self.value(name, value, key=f"{key}.values")
-            cast = PARAMETERS[name]
-            distribution = Distribution(
-                kind, values=tuple(cast(self.number(key, v)) for v in values)
-            )
+            distribution = Distribution(kind, values=tuple(self.cast(name, v) for v in values))
         else:
             low, high = (
                 self.number(f"{key}.low", spec["low"]),
@@ -155,12 +166,23 @@ class _Checker:
                 self.value(name, value, key=key)
         return distribution
 
+    def cast(self, name: str, value: Any) -> Any:
+        """A checked value as the model reads it: int for widths, float for known reals."""
+        if name in INTEGER:
+            return int(value)
+        if name in POSITIVE or name in UNIT_INTERVAL:
+            return float(value)
+        return value
+
     def value(self, name: str, value: Any, *, key: str) -> None:
-        wanted = PARAMETERS[name]
+        if name not in POSITIVE and name not in UNIT_INTERVAL and not name.endswith("_width"):
+            if not isinstance(value, (bool, int, float, str)):
+                raise self.fail(key, value, "it must be a number, a string or true/false")
+            return
         number = self.number(key, value)
-        if wanted is int and number != int(number):
+        if (name in INTEGER or name.endswith("_width")) and number != int(number):
             raise self.fail(key, value, "it must be a whole number")
-        if name in POSITIVE and number <= 0:
+        if (name in POSITIVE or name.endswith("_width")) and number <= 0:
             raise self.fail(key, value, f"{name} must be > 0")
         if name in UNIT_INTERVAL:
             low, high, text = UNIT_INTERVAL[name]
@@ -193,10 +215,13 @@ def load_space(path: str | Path) -> SearchSpace:
     checker = _Checker(path)
     if not isinstance(document, dict):
         raise TuneMtlError(f"{path} must be a YAML mapping with a `params:` section.")
-    unknown = sorted(set(document) - set(SETTINGS) - {"params"})
+    document = {ALIASES.get(key, key): value for key, value in document.items()}
+    known = [*SETTINGS, *SEARCH_KEYS, "params"]
+    unknown = sorted(set(document) - set(known))
     if unknown:
-        allowed = ", ".join([*SETTINGS, "params"])
-        raise checker.fail(unknown[0], document[unknown[0]], f"it is not a known key ({allowed})")
+        raise checker.fail(
+            unknown[0], document[unknown[0]], f"it is not a known key ({', '.join(known)})"
+        )
     settings = {
         key: checker.setting(key, value) for key, value in document.items() if key in SETTINGS
     }
@@ -208,16 +233,32 @@ def load_space(path: str | Path) -> SearchSpace:
     params: dict[str, Distribution] = {}
     constants: dict[str, Any] = {}
     for name, spec in raw_params.items():
-        if name not in PARAMETERS:
+        if not isinstance(name, str) or name.startswith(RESERVED_PREFIXES):
+            prefixes = " or ".join(RESERVED_PREFIXES)
             raise checker.fail(
-                f"params.{name}", spec, f"known hyperparameters are {', '.join(PARAMETERS)}"
+                f"params.{name}", spec, f"names starting with {prefixes} are tune-mtl's own"
             )
         if isinstance(spec, dict):
             params[name] = checker.distribution(name, spec)
         else:
             checker.value(name, spec, key=f"params.{name}")
-            constants[name] = PARAMETERS[name](checker.number(f"params.{name}", spec))
-    space = SearchSpace(path=path, params=params, constants=constants, settings=settings)
+            constants[name] = checker.cast(name, spec)
+    simplex = _simplex(checker, document.get("loss_weights"))
+    if simplex and "gamma" in raw_params:
+        raise checker.fail(
+            "params.gamma", raw_params["gamma"], "loss_weights: {type: simplex} sets the weights; "
+            "drop gamma"
+        )  # fmt: skip
+    objectives = _names(checker, "objectives", document.get("objectives"))
+    constraints = _constraints(checker, document.get("constraints"))
+    space = SearchSpace(
+        path=path, params=params, constants=constants, settings=settings, simplex=simplex,
+        objectives=objectives, constraints=constraints,
+    )  # fmt: skip
+    if simplex and space.is_grid:
+        raise checker.fail(
+            "loss_weights", document["loss_weights"], "a grid space cannot search simplex weights"
+        )
     mixed = [name for name, d in params.items() if d.kind != "grid"]
     if space.is_grid and mixed:
         raise checker.fail(
@@ -226,3 +267,35 @@ def load_space(path: str | Path) -> SearchSpace:
             "a grid space takes only grids and constants",
         )
     return space
+
+
+def _simplex(checker: _Checker, given: Any) -> bool:
+    if given is None:
+        return False
+    if given != {"type": "simplex"}:
+        raise checker.fail("loss_weights", given, "the one form it takes is {type: simplex}")
+    return True
+
+
+def _names(checker: _Checker, key: str, given: Any) -> tuple[str, ...]:
+    if given is None:
+        return ()
+    if not isinstance(given, list) or not given or not all(isinstance(n, str) for n in given):
+        raise checker.fail(key, given, "it must be a non-empty list of task names")
+    return tuple(given)
+
+
+def _constraints(checker: _Checker, given: Any) -> dict[str, dict[str, float]]:
+    if given is None:
+        return {}
+    if not isinstance(given, dict) or not given:
+        raise checker.fail("constraints", given, "it must map task names to {min: X} or {max: X}")
+    constraints = {}
+    for task, bounds in given.items():
+        key = f"constraints.{task}"
+        if not isinstance(bounds, dict) or not bounds or set(bounds) - {"min", "max"}:
+            raise checker.fail(key, bounds, "it must be {min: X}, {max: X} or both")
+        constraints[str(task)] = {
+            bound: checker.number(f"{key}.{bound}", value) for bound, value in bounds.items()
+        }
+    return constraints

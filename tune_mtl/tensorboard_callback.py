@@ -12,7 +12,9 @@ from typing import Any
 
 from ray.tune import Callback
 
+from tune_mtl.objectives import Objectives
 from tune_mtl.tensorboard_log import TrialWriter
+from tune_mtl.trial_files import trial_dir
 
 __all__ = ["TensorBoardCallback"]
 
@@ -20,9 +22,9 @@ __all__ = ["TensorBoardCallback"]
 class TensorBoardCallback(Callback):
     """One TensorBoard run per trial (``trial_ID``) under ``root``, one step per epoch."""
 
-    def __init__(self, root: Path, *, task_names: tuple[str, str]) -> None:
+    def __init__(self, root: Path, *, objectives: Objectives) -> None:
         self._root = root
-        self._task_names = task_names
+        self._objectives = objectives
         self._writers: dict[str, TrialWriter] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -36,8 +38,8 @@ class TensorBoardCallback(Callback):
         writer = self._writers.get(trial.trial_id)
         if writer is None:
             writer = TrialWriter(
-                self._root / f"trial_{trial.trial_id}",
-                task_names=self._task_names,
+                trial_dir(self._root, trial.trial_id),
+                objectives=self._objectives,
                 hparams=trial.config,
                 trial_id=trial.trial_id,
                 new_session=epoch == 1,

@@ -17,7 +17,10 @@ from tensorboard.plugins.hparams import api as hp
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hparams_summary
 
+from tune_mtl.objectives import Objectives
 from tune_mtl.space import Distribution
+from tune_mtl.tasks import SCORE_COLUMN, column
+from tune_mtl.trial_files import trial_dir
 
 __all__ = [
     "TENSORBOARD_DIR",
@@ -38,19 +41,20 @@ SESSION_STATUS = {
 }
 
 
-def scalar_tags(task_names: tuple[str, str]) -> dict[str, str]:
+def scalar_tags(objectives: Objectives) -> dict[str, str]:
     """Maps each reported metric to its TensorBoard tag, named with the task names."""
     tags = {}
-    for index, task in enumerate(task_names, start=1):
-        for kind in ("accuracy", "loss"):
-            tags[f"task{index}_{kind}"] = f"{task}/train_{kind}"
-            tags[f"val_task{index}_{kind}"] = f"{task}/val_{kind}"
+    for task in objectives.tasks:
+        for metric in (task.metric, "loss"):
+            tags[column(task.name, metric, "train")] = f"{task.name}/train_{metric}"
+            tags[column(task.name, metric, "val")] = f"{task.name}/val_{metric}"
     tags.update(
         loss="joint/train_loss",
         val_loss="joint/val_loss",
         learning_rate="learning_rate",
         epoch_seconds="epoch_seconds",
     )
+    tags[SCORE_COLUMN] = "joint/val_score"
     return tags
 
 
@@ -61,13 +65,13 @@ class TrialWriter:
         self,
         logdir: Path,
         *,
-        task_names: tuple[str, str],
+        objectives: Objectives,
         hparams: Mapping[str, Any],
         trial_id: str,
         new_session: bool,
     ) -> None:
         self._writer = tf.summary.create_file_writer(str(logdir))
-        self._tags = scalar_tags(task_names)
+        self._tags = scalar_tags(objectives)
         if new_session:
             with self._writer.as_default():
                 hp.hparams(dict(hparams), trial_id=trial_id)
@@ -91,11 +95,12 @@ def _domain(spec: Distribution) -> hp.Domain:
     return hp.RealInterval(float(spec.low), float(spec.high))
 
 
-def metric_tags(task_names: tuple[str, str]) -> list[str]:
-    """The HParams dashboard's metrics: accuracies of each task, epochs, and early stopping."""
+def metric_tags(objectives: Objectives) -> list[str]:
+    """The HParams dashboard's metrics: each task's validation and test metric, epochs, and early
+    stopping."""
     return [
-        *(f"{task}/val_accuracy" for task in task_names),
-        *(f"{task}/test_accuracy" for task in task_names),
+        *(f"{task.name}/val_{task.metric}" for task in objectives.tasks),
+        *(f"{task.name}/test_{task.metric}" for task in objectives.tasks),
         "epochs",
         "stopped_early",
     ]
@@ -106,7 +111,7 @@ def write_experiment_config(
     *,
     params: Mapping[str, Distribution],
     constants: Mapping[str, Any],
-    task_names: tuple[str, str],
+    objectives: Objectives,
 ) -> None:
     """Declares every hyperparameter with its domain and the metrics, once per search."""
     hparams = [hp.HParam(name, _domain(spec)) for name, spec in params.items()]
@@ -114,7 +119,7 @@ def write_experiment_config(
     writer = tf.summary.create_file_writer(str(root))
     with writer.as_default():
         hp.hparams_config(
-            hparams=hparams, metrics=[hp.Metric(tag) for tag in metric_tags(task_names)]
+            hparams=hparams, metrics=[hp.Metric(tag) for tag in metric_tags(objectives)]
         )
     writer.close()
 
@@ -124,36 +129,39 @@ def write_trial_end(
     *,
     status: str,
     epochs: int,
-    task_names: tuple[str, str],
-    test_accuracies: tuple[float, float] | None = None,
+    test_metrics: Mapping[str, float] | None = None,
 ) -> None:
-    """Closes a trial's HParams session with its status, epochs and, for front members, test
-    accuracies."""
+    """Closes a trial's HParams session with its status, epochs and, for front members, each
+    task's test metric (tags as `metric_tags` names them)."""
     writer = tf.summary.create_file_writer(str(logdir))
     with writer.as_default():
         tf.summary.scalar("epochs", epochs, step=epochs)
         tf.summary.scalar("stopped_early", float(status == "stopped"), step=epochs)
-        if test_accuracies is not None:
-            for task, accuracy in zip(task_names, test_accuracies, strict=True):
-                tf.summary.scalar(f"{task}/test_accuracy", accuracy, step=epochs)
+        for tag, value in (test_metrics or {}).items():
+            tf.summary.scalar(tag, value, step=epochs)
         end = hparams_summary.session_end_pb(SESSION_STATUS.get(status, api_pb2.STATUS_UNKNOWN))
         tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=epochs)
     writer.close()
 
 
 def write_trial_ends(
-    root: Path, trials: pd.DataFrame, front: pd.DataFrame, *, task_names: tuple[str, str]
+    root: Path, trials: pd.DataFrame, front: pd.DataFrame, *, objectives: Objectives
 ) -> None:
-    """Closes every trial's session; front members also get their test accuracies."""
-    test_accuracies = front.set_index("trial_id")[["test_task1_accuracy", "test_task2_accuracy"]]
+    """Closes every trial's session; front members also get their test metrics."""
+    tags = {task.column("test"): f"{task.name}/test_{task.metric}" for task in objectives.tasks}
+    present = [c for c in tags if c in front.columns]
+    tested = front.set_index("trial_id")[present]
     for trial in trials.itertuples():
-        in_front = trial.trial_id in test_accuracies.index
+        in_front = trial.trial_id in tested.index
         write_trial_end(
-            root / f"trial_{trial.trial_id}",
+            trial_dir(root, trial.trial_id),
             status=trial.status,
             epochs=int(trial.epochs),
-            task_names=task_names,
-            test_accuracies=tuple(test_accuracies.loc[trial.trial_id]) if in_front else None,
+            test_metrics=(
+                {tags[c]: float(v) for c, v in tested.loc[trial.trial_id].items()}
+                if in_front
+                else None
+            ),
         )
 
 

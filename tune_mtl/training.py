@@ -1,21 +1,24 @@
 """One trial's Keras work: thread and memory set-up, one epoch of training, test evaluation.
 
-Knows nothing of Ray or Optuna; `tune_mtl.trainable` drives it from a Ray Tune trial.
+Knows nothing of Ray or Optuna; `tune_mtl.trainable` drives it from a Ray Tune trial. Metric names
+are Keras's own for a model whose outputs are named after the tasks (``item_accuracy``,
+``val_size_mae``), which `tune_mtl.tasks.column` spells.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 
 from tune_mtl.data.spec import Split
 from tune_mtl.errors import TrialDivergedError
-from tune_mtl.model import OUTPUTS
+from tune_mtl.tasks import Task, column
 
-__all__ = ["configure_backend", "train_epoch", "evaluate_accuracies"]
+__all__ = ["configure_backend", "train_epoch", "evaluate"]
 
 EVAL_BATCH_SIZE = 1024
 
@@ -39,10 +42,6 @@ def configure_backend(*, cpus: float) -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
-def _targets(split: Split) -> dict[str, np.ndarray]:
-    return {"task1": split.task1, "task2": split.task2}
-
-
 def train_epoch(
     model: keras.Model,
     train: Split,
@@ -53,7 +52,7 @@ def train_epoch(
     examples_per_epoch: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Trains one epoch and returns train and validation losses and accuracies of both tasks.
+    """Trains one epoch; returns Keras's train and validation losses and metrics of every task.
 
     With ``examples_per_epoch`` an epoch is that many examples drawn without replacement, fresh and
     seeded per epoch, so a resumed trial sees the same data as one that never stopped.
@@ -67,12 +66,12 @@ def train_epoch(
         subset = train.take(np.sort(rng.choice(len(train), examples_per_epoch, replace=False)))
     started = time.perf_counter()
     history = model.fit(
-        subset.images,
-        _targets(subset),
+        subset.inputs,
+        subset.labels,
         batch_size=batch_size,
         epochs=1,
         verbose=0,
-        validation_data=(val.images, _targets(val)),
+        validation_data=(val.inputs, val.labels),
         validation_batch_size=EVAL_BATCH_SIZE,
     )
     seconds = time.perf_counter() - started
@@ -83,18 +82,21 @@ def train_epoch(
                 f"{name} became {metrics[name]} in epoch {epoch + 1}; "
                 "lower the learning rate range in the search space."
             )
-    metrics["val_mean_accuracy"] = (
-        metrics["val_task1_accuracy"] + metrics["val_task2_accuracy"]
-    ) / 2
     metrics["epoch_seconds"] = seconds
     metrics["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     return metrics
 
 
-def evaluate_accuracies(model: keras.Model, split: Split) -> tuple[float, float]:
-    """Accuracy of each head on ``split``."""
-    predictions = model.predict(split.images, batch_size=EVAL_BATCH_SIZE, verbose=0)
-    return tuple(  # type: ignore[return-value]
-        float(np.mean(np.argmax(predictions[output], axis=1) == labels))
-        for output, labels in zip(OUTPUTS, (split.task1, split.task2), strict=True)
+def evaluate(
+    model: keras.Model, split: Split, tasks: Sequence[Task], *, prefix: str = "test"
+) -> dict[str, float]:
+    """Each task's metric and loss on ``split``: ``{"test_item_accuracy": ..., "test_item_loss":
+    ...}``."""
+    results = model.evaluate(
+        split.inputs, split.labels, batch_size=EVAL_BATCH_SIZE, verbose=0, return_dict=True
     )
+    values = {}
+    for task in tasks:
+        for metric in (task.metric, "loss"):
+            values[column(task.name, metric, prefix)] = float(results[f"{task.name}_{metric}"])
+    return values

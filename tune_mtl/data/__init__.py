@@ -1,21 +1,45 @@
-"""Data sets: uint8 images, two label arrays and the task specs, with a seeded validation split."""
+"""Data sets: the user's loader or a built-in one, each returning a checked `Dataset`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tune_mtl.data import cifar10, fashion_mnist, synthetic
-from tune_mtl.data.spec import Dataset, Split, TaskSpec, stratified_split
+from tune_mtl.data.spec import Dataset, Split, stratified_split
 from tune_mtl.errors import TuneMtlError
 
-__all__ = ["DATASETS", "Dataset", "Split", "TaskSpec", "load_dataset", "stratified_split"]
+__all__ = ["LOADERS", "Dataset", "Split", "call_loader", "load_dataset", "stratified_split"]
 
-DATASETS = ("fashion_mnist", "cifar10", "synthetic")
+# Built-in data sets by name; each loader returns a Dataset as a user's loader does.
+LOADERS: dict[str, Callable[..., Dataset]] = {
+    "fashion_mnist": fashion_mnist.load,
+    "cifar10": cifar10.load,
+    "synthetic": synthetic.load,
+}
+# The built-ins that read files and take a folder to read them from.
+READS_FILES = ("fashion_mnist", "cifar10")
 
 
-def _carve_validation(train: Split, *, fraction: float, seed: int) -> tuple[Split, Split]:
-    kept, held_out = stratified_split(train.task1, fraction=fraction, seed=seed)
-    return train.take(kept), train.take(held_out)
+def call_loader(loader: Callable[[], Any], *, name: str) -> Dataset:
+    """Calls a loader and checks that it returned a `Dataset`; ``name`` is how the user named it."""
+    try:
+        dataset = loader()
+    except TuneMtlError:
+        raise
+    except Exception as error:  # the user's code may raise anything; say which and where
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise TuneMtlError(
+            f"the data loader {name} raised {type(error).__name__}: {message}; fix the loader "
+            "(run it once with --debug for the traceback)."
+        ) from error
+    if not isinstance(dataset, Dataset):
+        raise TuneMtlError(
+            f"the data loader {name} returned {type(dataset).__name__}, not a tune_mtl.Dataset; "
+            "return Dataset.from_arrays(train=..., test=..., tasks=...)."
+        )
+    return dataset
 
 
 def load_dataset(
@@ -24,35 +48,20 @@ def load_dataset(
     data_dir: str | Path | None = None,
     val_fraction: float = 0.1,
     seed: int = 0,
-    synthetic_size: int = 256,
 ) -> Dataset:
-    """Loads a data set and carves a stratified, seeded validation split out of its train split.
+    """Loads a built-in data set and carves a stratified, seeded validation split from train.
 
     Args:
-        name: one of ``DATASETS``.
+        name: one of ``LOADERS``.
         data_dir: where the files are; each data set documents its own search order without it.
-        val_fraction: share of train held out for validation (stratified by task 1).
+        val_fraction: share of train held out for validation (stratified by the first task).
         seed: seeds the validation split.
-        synthetic_size: train size of the ``synthetic`` data set (its test split is a quarter).
     """
+    if name not in LOADERS:
+        raise TuneMtlError(f"unknown data set {name!r}; choose one of {', '.join(LOADERS)}.")
     directory = Path(data_dir).expanduser() if data_dir is not None else None
     if directory is not None and not directory.is_dir():
         raise TuneMtlError(f"--data-dir {directory} is not a directory; pass an existing folder.")
-    if name == "fashion_mnist":
-        train_images, train_items, test_images, test_items = fashion_mnist.load_arrays(directory)
-        group = fashion_mnist.GROUP_OF_ITEM
-        train = Split(train_images, train_items, group[train_items])
-        test = Split(test_images, test_items, group[test_items])
-        tasks = fashion_mnist.TASKS
-    elif name == "cifar10":
-        arrays = cifar10.load_arrays(directory)
-        train, test = Split(*arrays[:3]), Split(*arrays[3:])
-        tasks = cifar10.TASKS
-    elif name == "synthetic":
-        train = synthetic.make_split(synthetic_size, seed=seed)
-        test = synthetic.make_split(max(synthetic_size // 4, 8), seed=seed + 1)
-        tasks = synthetic.TASKS
-    else:
-        raise TuneMtlError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}.")
-    train, val = _carve_validation(train, fraction=val_fraction, seed=seed)
-    return Dataset(name=name, tasks=tasks, train=train, val=val, test=test)
+    keywords = {"data_dir": directory} if name in READS_FILES else {}
+    dataset = LOADERS[name](**keywords)
+    return dataset.with_validation(fraction=val_fraction, seed=seed)

@@ -10,10 +10,11 @@ from typing import IO
 
 import numpy as np
 
-from tune_mtl.data.spec import TaskSpec
+from tune_mtl.data.spec import Dataset
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.tasks import Task
 
-__all__ = ["CLASSES", "TASKS", "load_arrays", "relabel"]
+__all__ = ["CLASSES", "TASKS", "load", "load_arrays", "relabel"]
 
 ORIGINAL_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -23,7 +24,7 @@ REMOVED = (4, 7)  # deer, horse
 KEPT = tuple(i for i in range(10) if i not in REMOVED)
 CLASSES = tuple(ORIGINAL_CLASSES[i] for i in KEPT)
 VEHICLES = ("airplane", "automobile", "ship", "truck")
-TASKS = (TaskSpec("class", CLASSES), TaskSpec("animal_vs_vehicle", ("animal", "vehicle")))
+TASKS = (Task("class", classes=CLASSES), Task("animal_vs_vehicle", classes=("animal", "vehicle")))
 
 FOLDER = "cifar-10-batches-py"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -118,3 +119,16 @@ def load_arrays(data_dir: Path | None = None) -> tuple[np.ndarray, ...]:
         train_images[train_kept], train_classes, train_vehicle,
         test_images[test_kept], test_classes, test_vehicle,
     )  # fmt: skip
+
+
+def load(*, data_dir: Path | None = None) -> Dataset:
+    """The built-in `cifar10` data set: 32x32x3 uint8 images, tasks class and animal_vs_vehicle."""
+    train_images, train_classes, train_vehicle, test_images, test_classes, test_vehicle = (
+        load_arrays(data_dir)
+    )
+    return Dataset.from_arrays(
+        train=(train_images, {"class": train_classes, "animal_vs_vehicle": train_vehicle}),
+        test=(test_images, {"class": test_classes, "animal_vs_vehicle": test_vehicle}),
+        tasks=TASKS,
+        name="cifar10",
+    )

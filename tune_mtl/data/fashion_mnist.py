@@ -1,4 +1,5 @@
-"""Fashion-MNIST: task 1 names the item (10 classes), task 2 its group (tops, footwear, other)."""
+"""Fashion-MNIST: the `item` task names the item (10 classes), `group` its group (tops, footwear,
+other)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tune_mtl.data.spec import TaskSpec
+from tune_mtl.data.spec import Dataset
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.tasks import Task
 
-__all__ = ["ITEMS", "GROUP_OF_ITEM", "TASKS", "load_arrays", "read_idx"]
+__all__ = ["ITEMS", "GROUPS", "GROUP_OF_ITEM", "TASKS", "load", "load_arrays", "read_idx"]
 
 ITEMS = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -19,7 +21,7 @@ ITEMS = (
 )  # fmt: skip
 GROUPS = ("tops", "footwear", "other")
 GROUP_OF_ITEM = np.array([0, 2, 0, 2, 0, 1, 0, 1, 2, 1], dtype=np.int64)
-TASKS = (TaskSpec("item", ITEMS), TaskSpec("group", GROUPS))
+TASKS = (Task("item", classes=ITEMS), Task("group", classes=GROUPS))
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -105,3 +107,14 @@ def load_arrays(data_dir: Path | None = None) -> tuple[np.ndarray, ...]:
             f"Fashion-MNIST was not found in {places}, and Keras's download failed ({error}); "
             f"{HOW_TO_GET}."
         ) from error
+
+
+def load(*, data_dir: Path | None = None) -> Dataset:
+    """The built-in `fashion_mnist` data set: 28x28x1 uint8 images, tasks item and group."""
+    train_images, train_items, test_images, test_items = load_arrays(data_dir)
+    return Dataset.from_arrays(
+        train=(train_images, {"item": train_items, "group": GROUP_OF_ITEM[train_items]}),
+        test=(test_images, {"item": test_items, "group": GROUP_OF_ITEM[test_items]}),
+        tasks=TASKS,
+        name="fashion_mnist",
+    )

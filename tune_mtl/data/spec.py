@@ -1,71 +1,238 @@
-"""What every data set returns: uint8 images, two label arrays and the task specs."""
+"""What every data set is: inputs, one label array per task, and the tasks, split three ways.
+
+`Dataset.from_arrays` is how a user hands tune-mtl their own data; the built-in data sets use it
+too. Everything is checked there, once, and any problem is one line naming the split, the task and
+the fix. The validation split is carved from train (seeded, stratified on the first
+classification task) unless one is given.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Union
 
 import numpy as np
 
-__all__ = ["TaskSpec", "Split", "Dataset", "stratified_split"]
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.tasks import Task
+
+__all__ = ["Inputs", "Split", "Dataset", "stratified_split"]
+
+Inputs = Union[np.ndarray, dict[str, np.ndarray]]
+ArraysAndLabels = tuple[Any, Mapping[str, Any]]
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """One classification task on the shared images."""
-
-    name: str
-    class_names: tuple[str, ...]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def chance_accuracy(self) -> float:
-        """Accuracy of a uniform guess: the hypervolume's reference for this task."""
-        return 1.0 / self.num_classes
+def _input_arrays(inputs: Inputs) -> dict[str, np.ndarray]:
+    return inputs if isinstance(inputs, dict) else {"": inputs}
 
 
 @dataclass(frozen=True)
 class Split:
-    """Images of shape (n, height, width, channels) in uint8 and one int label array per task."""
+    """Inputs (one array, or a dict of arrays for a multi-input model) and labels per task."""
 
-    images: np.ndarray
-    task1: np.ndarray
-    task2: np.ndarray
+    inputs: Inputs
+    labels: dict[str, np.ndarray]
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(next(iter(self.labels.values())))
 
     def take(self, indices: np.ndarray) -> Split:
-        return Split(self.images[indices], self.task1[indices], self.task2[indices])
+        inputs = (
+            {name: array[indices] for name, array in self.inputs.items()}
+            if isinstance(self.inputs, dict)
+            else self.inputs[indices]
+        )
+        return Split(inputs, {name: labels[indices] for name, labels in self.labels.items()})
+
+    def head(self, count: int) -> Split:
+        return self.take(np.arange(min(count, len(self))))
+
+
+def _check_split(name: str, given: Any, tasks: Sequence[Task]) -> Split:
+    if not isinstance(given, (tuple, list)) or len(given) != 2:
+        raise TuneMtlError(
+            f"`{name}` must be a pair (inputs, labels), but got {type(given).__name__}; "
+            f"pass {name}=(x, {{'task': y, ...}})."
+        )
+    raw_inputs, raw_labels = given
+    if isinstance(raw_inputs, Mapping):
+        if not raw_inputs:
+            raise TuneMtlError(f"`{name}` inputs are an empty dict; pass at least one array.")
+        inputs: Inputs = {str(key): np.asarray(value) for key, value in raw_inputs.items()}
+    else:
+        inputs = np.asarray(raw_inputs)
+    if not isinstance(raw_labels, Mapping):
+        raise TuneMtlError(
+            f"`{name}` labels must be a dict keyed by task name, but got "
+            f"{type(raw_labels).__name__}; pass {{'{tasks[0].name}': y, ...}}."
+        )
+    names = [task.name for task in tasks]
+    for key in raw_labels:
+        if key not in names:
+            raise TuneMtlError(
+                f"`{name}` has labels for {key!r}, which is not a task ({', '.join(names)}); "
+                f"add Task({key!r}, ...) to tasks or drop those labels."
+            )
+    labels = {}
+    for task in tasks:
+        if task.name not in raw_labels:
+            raise TuneMtlError(
+                f"task {task.name!r} has no labels in `{name}`; add labels[{task.name!r}] "
+                f"with one value per example."
+            )
+        labels[task.name] = _check_labels(name, task, raw_labels[task.name])
+    lengths = {f"labels[{key!r}]": len(value) for key, value in labels.items()}
+    for key, array in _input_arrays(inputs).items():
+        if array.ndim == 0:
+            raise TuneMtlError(f"`{name}` inputs{f'[{key!r}]' if key else ''} is a scalar; "
+                               "pass one row per example.")  # fmt: skip
+        lengths[f"inputs[{key!r}]" if key else "inputs"] = len(array)
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{key} {length}" for key, length in lengths.items())
+        raise TuneMtlError(
+            f"`{name}` arrays differ in length ({shown}); give every array one row per example."
+        )
+    if next(iter(lengths.values())) == 0:
+        raise TuneMtlError(f"`{name}` has no examples; pass at least one.")
+    return Split(inputs, labels)
+
+
+def _check_labels(split: str, task: Task, raw: Any) -> np.ndarray:
+    where = f"`{split}` labels[{task.name!r}]"
+    try:
+        values = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise TuneMtlError(f"{where} are not numbers ({error}); pass a numeric array.") from error
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise TuneMtlError(
+            f"{where} has shape {values.shape}; pass one value per example, shape (n,)."
+        )
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise TuneMtlError(
+            f"{where} holds {int(bad.sum())} NaN or infinite values (first at row "
+            f"{int(np.flatnonzero(bad)[0])}); drop or fill those examples."
+        )
+    if not task.is_classifier:
+        return values.astype(np.float32)
+    outside = (values != np.round(values)) | (values < 0) | (values >= len(task.classes))
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise TuneMtlError(
+            f"{where} holds {values[row]:g} at row {row}, outside the task's classes "
+            f"0..{len(task.classes) - 1} ({', '.join(task.classes[:4])}"
+            f"{', ...' if len(task.classes) > 4 else ''}); labels are class indices."
+        )
+    return values.astype(np.int64)
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train, validation and test splits of one data set with its two tasks.
+    """Train, validation and test splits with their tasks.
 
-    The validation split is carved from train; the test split is never used to choose anything.
+    The validation split chooses everything (trials, the front, the knee); the test split is only
+    used to report the front's models. ``val`` is None until carved by `with_validation`.
     """
 
-    name: str
-    tasks: tuple[TaskSpec, TaskSpec]
+    tasks: tuple[Task, ...]
     train: Split
-    val: Split
     test: Split
+    val: Split | None = None
+    name: str = "custom"
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        train: ArraysAndLabels,
+        test: ArraysAndLabels,
+        tasks: Sequence[Task],
+        val: ArraysAndLabels | None = None,
+        name: str = "custom",
+    ) -> Dataset:
+        """Checks and wraps arrays: ``train=(x, {"item": y_item, "size": y_size})``, likewise
+        ``test`` (and ``val``, else carved from train when the search starts).
+
+        ``x`` is one array of any shape (first axis: examples) or a dict of arrays for a model with
+        several inputs, keyed by input name. Labels are class indices for classification and
+        binary tasks, numbers for regression tasks.
+        """
+        tasks = tuple(tasks)
+        if len(tasks) < 2:
+            raise TuneMtlError(
+                f"`tasks` holds {len(tasks)} task(s); a multi-task search needs at least 2."
+            )
+        for task in tasks:
+            if not isinstance(task, Task):
+                raise TuneMtlError(
+                    f"`tasks` holds {task!r}; pass tune_mtl.Task objects, e.g. Task('item', "
+                    "classes=[...])."
+                )
+        names = [task.name for task in tasks]
+        if len(set(names)) != len(names):
+            raise TuneMtlError(f"task names must differ, but got {names}; rename the repeated one.")
+        splits = {"train": train, "test": test} | ({"val": val} if val is not None else {})
+        checked = {key: _check_split(key, value, tasks) for key, value in splits.items()}
+        shapes = {key: _shapes(split.inputs) for key, split in checked.items()}
+        if len({repr(shape) for shape in shapes.values()}) > 1:
+            shown = "; ".join(f"{key} {shape}" for key, shape in shapes.items())
+            raise TuneMtlError(
+                f"inputs differ in shape between splits ({shown}); give every split the same "
+                "per-example shape and input names."
+            )
+        return cls(tasks, checked["train"], checked["test"], checked.get("val"), name)
+
+    def with_validation(self, *, fraction: float = 0.1, seed: int = 0) -> Dataset:
+        """Carves a seeded validation split from train, stratified on the first classification
+        task; a data set that has one already is returned unchanged."""
+        if self.val is not None:
+            return self
+        if int(round(fraction * len(self.train))) < 1 or len(self.train) < 2:
+            raise TuneMtlError(
+                f"train holds {len(self.train)} examples, too few to hold out "
+                f"{fraction:.0%} for validation; pass more data or a `val` split."
+            )
+        classifier = next((task for task in self.tasks if task.is_classifier), None)
+        strata = (
+            self.train.labels[classifier.name]
+            if classifier is not None
+            else np.zeros(len(self.train), dtype=np.int64)
+        )
+        kept, held_out = stratified_split(strata, fraction=fraction, seed=seed)
+        return replace(self, train=self.train.take(kept), val=self.train.take(held_out))
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(task.name for task in self.tasks)
 
     @property
-    def task_names(self) -> tuple[str, str]:
-        return (self.tasks[0].name, self.tasks[1].name)
+    def references(self) -> tuple[float, ...]:
+        """Per task, what a constant predictor fitted on train scores on validation."""
+        if self.val is None:
+            raise ValueError("the data set has no validation split yet; call with_validation.")
+        val = self.val
+        return tuple(
+            task.reference(self.train.labels[task.name], val.labels[task.name])
+            for task in self.tasks
+        )
 
-    @property
-    def chance(self) -> tuple[float, float]:
-        """Chance accuracy per task: the hypervolume's reference point."""
-        return (self.tasks[0].chance_accuracy, self.tasks[1].chance_accuracy)
+    def describe(self) -> str:
+        """One line: the split sizes and the tasks."""
+        tasks = ", ".join(
+            f"{task.name} ({len(task.classes)} classes)"
+            if task.kind == "classification"
+            else f"{task.name} ({task.kind})"
+            for task in self.tasks
+        )
+        val = f"{len(self.val)} validation, " if self.val is not None else ""
+        return f"{len(self.train)} train, {val}{len(self.test)} test examples; tasks {tasks}"
+
+
+def _shapes(inputs: Inputs) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(array.shape[1:]) for key, array in _input_arrays(inputs).items()}
 
 
 def stratified_split(

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from tune_mtl.data.spec import Split, TaskSpec
+from tune_mtl.data.spec import Dataset
+from tune_mtl.tasks import Task
 
-__all__ = ["TASKS", "make_split"]
+__all__ = ["TASKS", "load", "make_split"]
 
 TASKS = (
-    TaskSpec("shape", ("square", "cross", "bar", "dot")),
-    TaskSpec("family", ("large", "small")),
+    Task("shape", classes=("square", "cross", "bar", "dot")),
+    Task("family", classes=("large", "small")),
 )
 SIZE = 12
+TRAIN_SIZE = 256
 
 
 def _templates() -> np.ndarray:
@@ -24,11 +26,21 @@ def _templates() -> np.ndarray:
     return templates
 
 
-def make_split(n: int, *, seed: int) -> Split:
-    """Returns ``n`` images whose shape (task 1) fixes the family (task 2): shapes 0-1 are large."""
+def make_split(n: int, *, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Returns ``n`` images whose shape fixes the family: shapes 0-1 are large, 2-3 small."""
     rng = np.random.default_rng(seed)
     shapes = np.arange(n, dtype=np.int64) % 4
     rng.shuffle(shapes)
     noisy = 0.7 * _templates()[shapes] + 0.3 * rng.random((n, SIZE, SIZE))
     images = np.round(255 * noisy).astype(np.uint8)[..., None]
-    return Split(images, shapes, (shapes >= 2).astype(np.int64))
+    return images, {"shape": shapes, "family": (shapes >= 2).astype(np.int64)}
+
+
+def load(*, size: int = TRAIN_SIZE, seed: int = 0) -> Dataset:
+    """The built-in `synthetic` data set: ``size`` train images and a quarter as many test."""
+    return Dataset.from_arrays(
+        train=make_split(size, seed=seed),
+        test=make_split(max(size // 4, 8), seed=seed + 1),
+        tasks=TASKS,
+        name="synthetic",
+    )

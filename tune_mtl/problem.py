@@ -1,0 +1,137 @@
+"""What a search is about, assembled and checked on the driver before anything runs or is written:
+the data (with its validation split), the tasks' objectives, and the model builder.
+
+Everything the user gave is checked here, once: the loader's data, the space's objectives and
+constraints against the tasks, and the builder, called on the first configuration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tune_mtl.data import LOADERS, READS_FILES, Dataset, call_loader
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.objectives import Objectives
+from tune_mtl.space import Distribution, SearchSpace
+from tune_mtl.user_code import BUILTIN_MODELS, UserCode, bind, resolve_function
+
+__all__ = ["Problem", "prepare_problem", "first_config", "load_data"]
+
+VAL_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The checked data, objectives and model builder of one search."""
+
+    dataset: Dataset
+    objectives: Objectives
+    data_code: UserCode
+    model_code: UserCode
+
+    def ship(self, *, load_in_trials: bool) -> tuple[str, ...]:
+        """Local code that Ray must upload for the workers: the builder's, and the loader's when
+        trials call it."""
+        paths = [*self.model_code.ship, *(self.data_code.ship if load_in_trials else ())]
+        return tuple(dict.fromkeys(paths))
+
+
+def _middle(spec: Distribution) -> Any:
+    if spec.kind in ("choice", "grid"):
+        return spec.values[0]
+    middle = (
+        math.sqrt(spec.low * spec.high)
+        if spec.log or spec.kind == "loguniform"
+        else ((spec.low + spec.high) / 2)
+    )
+    return int(round(middle)) if spec.kind == "int" else middle
+
+
+def first_config(space: SearchSpace) -> dict[str, Any]:
+    """The configuration the builder is checked with: constants, each searched value at the
+    middle of its range (geometric middle on a log scale), the first of its choices."""
+    return {**space.constants, **{name: _middle(spec) for name, spec in space.params.items()}}
+
+
+def load_data(
+    given: str | Callable[[], Any], *, data_dir: Path | None, seed: int
+) -> tuple[Dataset, UserCode]:
+    """Resolves and calls the loader; returns the data set, validation carved, and its code."""
+    code = resolve_function(given, flag="--data", builtins=LOADERS)
+    if data_dir is not None:
+        if given not in READS_FILES:
+            raise TuneMtlError(
+                f"--data-dir applies to the built-in {' and '.join(READS_FILES)}, not to "
+                f"--data {code.reference or given}; let your loader find its own files."
+            )
+        if not data_dir.is_dir():
+            raise TuneMtlError(
+                f"--data-dir {data_dir} is not a directory; pass an existing folder."
+            )
+        code = bind(code, data_dir=data_dir)
+    name = code.reference or str(getattr(code.function, "__name__", "the loader"))
+    dataset = call_loader(code.function, name=name)
+    return dataset.with_validation(fraction=VAL_FRACTION, seed=seed), code
+
+
+def _model_code(given: str | Callable[..., Any], dataset: Dataset) -> UserCode:
+    if isinstance(given, str) and given in BUILTIN_MODELS:
+        from tune_mtl.model import BUILDERS
+
+        inputs = dataset.train.inputs
+        if isinstance(inputs, dict):
+            raise TuneMtlError(
+                f"the built-in model {given!r} takes one image input, but the data has inputs "
+                f"{', '.join(inputs)}; pass your own builder with --model file.py:build."
+            )
+        code = UserCode(BUILDERS[given], given)
+        return bind(code, input_shape=tuple(inputs.shape[1:]))
+    return resolve_function(given, flag="--model", builtins={})
+
+
+def _check_weights(space: SearchSpace, objectives: Objectives) -> None:
+    count = len(objectives.tasks)
+    if ("gamma" in space.params or "gamma" in space.constants) and count != 2:
+        raise TuneMtlError(
+            f"{space.path}: gamma weighs two tasks, but the data has {count} "
+            f"({', '.join(objectives.task_names)}); use `loss_weights: {{type: simplex}}` instead."
+        )
+
+
+def prepare_problem(
+    space: SearchSpace,
+    *,
+    data: str | Callable[[], Any],
+    model: str | Callable[..., Any],
+    data_dir: Path | None,
+    seed: int,
+    echo: Callable[[str], Any],
+) -> Problem:
+    """Loads the data, derives the objectives, and checks the builder on the first configuration.
+
+    Raises:
+        TuneMtlError: anything the user gave is wrong; the message names it and the fix.
+    """
+    dataset, data_code = load_data(data, data_dir=data_dir, seed=seed)
+    echo(f"  {dataset.describe()}")
+    objectives = Objectives.for_tasks(
+        dataset.tasks,
+        dataset.references,
+        objectives=space.objectives,
+        constraints=space.constraints,
+    )
+    _check_weights(space, objectives)
+    model_code = _model_code(model, dataset)
+    import keras
+
+    from tune_mtl.building import build_model
+
+    build_model(
+        model_code.function, first_config(space), dataset.tasks, sample=dataset.train.head(2)
+    )
+    keras.backend.clear_session()
+    return Problem(dataset, objectives, data_code, model_code)
