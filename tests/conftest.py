@@ -58,7 +58,7 @@ def synthetic_search(tmp_path_factory: pytest.TempPathFactory) -> FinishedSearch
     """One real search through the CLI (4 trials, 3 epochs, synthetic data), shared by tests."""
     root = tmp_path_factory.mktemp("search")
     done = run_cli(
-        "search", "--dataset", "synthetic", "--trials", "4", "--max-epochs", "3",
+        "search", "--data", "synthetic", "--trials", "4", "--max-epochs", "3",
         "--results", str(root / "results"), "--name", "e2e", "--seed", "1",
         cwd=root,
     )  # fmt: skip

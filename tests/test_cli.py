@@ -16,8 +16,9 @@ from tune_mtl.cli import main
         (["search", "--cpus-per-trial", "0"], "'--cpus-per-trial'"),
         (["search", "--sampler", "cmaes"], "sampler 'cmaes' is not known; choose one of tpe"),
         (["search", "--scheduler", "hyperband"], "scheduler 'hyperband' is not known"),
-        (["search", "--dataset", "mnist"], "dataset 'mnist' is not known"),
-        (["search", "--model", "huge"], "model 'huge' is not known"),
+        (["search", "--dataset", "mnist"], "data 'mnist' is neither built in"),
+        (["search", "--data", "mnist"], "data 'mnist' is neither built in"),
+        (["search", "--model", "huge"], "model 'huge' is neither built in"),
         (["search", "--space", "missing.yaml"], "missing.yaml does not exist"),
         (["pareto", "nowhere"], "nowhere has no trials.csv"),
     ],
@@ -52,7 +53,7 @@ def test_every_command_has_help(capsys) -> None:
     for command in (["--help"], ["search", "--help"], ["pareto", "--help"]):
         assert main(command) == 0
     out = capsys.readouterr().out
-    for flag in ("--trials", "--dataset", "--space", "--max-epochs", "--batch-size",
+    for flag in ("--trials", "--data", "--dataset", "--load-in-trials", "--space", "--max-epochs", "--batch-size",
                  "--concurrency", "--cpus-per-trial", "--gpus-per-trial", "--sampler",
                  "--scheduler", "--results", "--name", "--seed", "--data-dir", "--model"):  # fmt: skip
         assert flag in out

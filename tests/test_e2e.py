@@ -13,6 +13,9 @@ import pytest
 from tests.conftest import run_cli
 from tune_mtl.pareto import hypervolume_2d, pareto_mask
 
+VAL = ["val_shape_accuracy", "val_family_accuracy"]
+TEST = ["test_shape_accuracy", "test_family_accuracy"]
+
 pytestmark = pytest.mark.e2e
 
 
@@ -27,19 +30,27 @@ def test_search_writes_trials_front_and_summary(synthetic_search, tmp_path: Path
     assert (trials.loc[trials["status"] == "completed", "epochs"] == 3).all()
     assert (trials.loc[trials["status"] == "stopped", "epochs"] < 3).all()
     assert trials["gamma"].between(0, 1).all()
-    for column in ("val_task1_accuracy", "val_task2_accuracy"):
+    np.testing.assert_allclose(trials["weight_shape"], trials["gamma"])
+    np.testing.assert_allclose(trials["weight_shape"] + trials["weight_family"], 1.0)
+    for column in VAL:
         assert (trials[f"best_{column}"] >= trials[column]).all()
 
     # The front: exactly the non-dominated completed trials, each evaluated on the test split.
     completed = trials[trials["status"] == "completed"]
-    points = completed[["val_task1_accuracy", "val_task2_accuracy"]].to_numpy()
+    points = completed[VAL].to_numpy()
+    assert len(pareto) >= 1
     assert set(pareto["trial_id"]) == set(completed["trial_id"][pareto_mask(points)])
     assert pareto["knee"].sum() == 1
-    assert pareto[["test_task1_accuracy", "test_task2_accuracy"]].stack().between(0, 1).all()
-    test_points = pareto[["test_task1_accuracy", "test_task2_accuracy"]].to_numpy()
-    assert summary["hypervolume_test"] == pytest.approx(hypervolume_2d(test_points, (0.25, 0.5)))
+    assert pareto[TEST].stack().between(0, 1).all()
+    assert (pareto[["test_shape_loss", "test_family_loss"]] > 0).all().all()
+    test_points = pareto[TEST].to_numpy()
+    # The reference: what always answering the most frequent training class scores on validation.
     assert summary["hypervolume_reference"] == [0.25, 0.5]
-    assert summary["trials"] == 4 and summary["dataset"] == "synthetic"
+    assert summary["hypervolume_test"] == pytest.approx(hypervolume_2d(test_points, (0.25, 0.5)))
+    assert [t["name"] for t in summary["tasks"]] == ["shape", "family"]
+    assert summary["objectives"] == ["shape", "family"]
+    assert summary["options"]["trials"] == 4 and summary["data"] == "synthetic"
+    assert summary["scheduler_metric"] == "val_score"
     assert set(summary["versions"]) >= {"tensorflow", "keras", "ray", "optuna"}
 
     # Both accuracies in every report, and a .keras checkpoint per trial.
@@ -47,7 +58,7 @@ def test_search_writes_trials_front_and_summary(synthetic_search, tmp_path: Path
         rows = [
             json.loads(line) for line in (experiment / f"trial_{trial_id}" / "result.json").open()
         ]
-        assert all("val_task1_accuracy" in r and "val_task2_accuracy" in r for r in rows)
+        assert all(set(VAL) <= set(r) and "val_score" in r for r in rows)
         assert [r["training_iteration"] for r in rows] == list(range(1, len(rows) + 1))
         assert list((experiment / f"trial_{trial_id}").glob("checkpoint_*/model.keras"))
 
@@ -74,16 +85,16 @@ def test_search_writes_trials_front_and_summary(synthetic_search, tmp_path: Path
 def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
     space = tmp_path / "space.yaml"
     space.write_text(
-        "dataset: synthetic\nscheduler: none\nmax_epochs: 2\n"
-        "params:\n  learning_rate: {type: grid, values: [0.003, 1.0e12]}\n"
+        "data: synthetic\nscheduler: none\nmax_epochs: 2\n"
+        "params:\n  learning_rate: {type: grid, values: [0.003, 1.0e30]}\n"
     )
     done = run_cli("search", "--space", str(space), "--results", str(tmp_path), "--name", "nan",
                    cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pd.read_csv(tmp_path / "nan" / "trials.csv").set_index("learning_rate")
-    assert trials.loc[1e12, "status"] == "failed"
-    assert "became nan" in trials.loc[1e12, "error"] or "became inf" in trials.loc[1e12, "error"]
+    assert trials.loc[1e30, "status"] == "failed"
+    assert "became nan" in trials.loc[1e30, "error"] or "became inf" in trials.loc[1e30, "error"]
     assert trials.loc[0.003, "status"] == "completed"
     pareto = pd.read_csv(tmp_path / "nan" / "pareto.csv")
     assert pareto["learning_rate"].tolist() == [0.003]
-    assert not np.isnan(pareto["test_task1_accuracy"]).any()
+    assert not np.isnan(pareto["test_shape_accuracy"]).any()

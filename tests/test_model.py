@@ -1,58 +1,81 @@
+"""The built-in builders: the same `build(hp, tasks)` interface as a user's, any number of tasks."""
+
 from __future__ import annotations
+
+import functools
 
 import keras
 import numpy as np
 import pytest
 
-from tune_mtl.model import build_model
-from tune_mtl.model_config import PRESETS, ModelConfig, model_config
+from tune_mtl.building import build_model
+from tune_mtl.data import synthetic
+from tune_mtl.data.spec import Split
+from tune_mtl.model import build_seed, build_small
+from tune_mtl.tasks import Task
+
+TASKS = (
+    Task("shape", classes=("a", "b", "c", "d")),
+    Task("family", classes=("large", "small")),
+    Task("flag", kind="binary"),
+    Task("size", kind="regression"),
+)
 
 
-def test_small_model_output_shapes_and_loss_weights() -> None:
-    config = model_config("small", {"gamma": 0.3, "task1_width": 40, "task2_width": 24})
-    model = build_model(config, input_shape=(12, 12, 1), num_classes=(4, 2))
+def sample(shape: tuple[int, ...] = (12, 12, 1)) -> Split:
+    labels = {"shape": np.arange(4) % 4, "family": np.arange(4) % 2, "flag": np.arange(4) % 2,
+              "size": np.linspace(0, 1, 4)}  # fmt: skip
+    return Split(np.zeros((4, *shape), dtype=np.uint8), labels)
+
+
+def test_small_model_has_one_output_per_task_of_its_kind() -> None:
+    builder = functools.partial(build_small, input_shape=(12, 12, 1))
+    hp = {"branch_width": 40, "family_width": 24, "learning_rate": 0.01}
+    model = build_model(builder, hp, TASKS, sample=sample())
     outputs = model.predict(np.zeros((5, 12, 12, 1), dtype=np.uint8), verbose=0)
-    assert outputs["task1"].shape == (5, 4) and outputs["task2"].shape == (5, 2)
-    np.testing.assert_allclose(outputs["task1"].sum(axis=1), 1.0, rtol=1e-5)
-    assert model.get_layer("task1_dense0").units == 40
-    assert model.get_layer("task2_dense0").units == 24
-    weights = model.get_compile_config()["loss_weights"]
-    assert weights == {"task1": 0.3, "task2": pytest.approx(0.7)}
+    assert {name: out.shape for name, out in outputs.items()} == {
+        "shape": (5, 4), "family": (5, 2), "flag": (5, 1), "size": (5, 1)
+    }  # fmt: skip
+    np.testing.assert_allclose(outputs["shape"].sum(axis=1), 1.0, rtol=1e-5)
+    assert ((outputs["flag"] > 0) & (outputs["flag"] < 1)).all()
+    assert model.get_layer("shape_dense0").units == 40
+    assert model.get_layer("family_dense0").units == 24
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
 
 
-def test_joint_loss_is_gamma_weighted_sum_of_task_losses() -> None:
+def test_joint_loss_is_the_gamma_weighted_sum_of_the_task_losses() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (32, 12, 12, 1)).astype(np.uint8)
-    targets = {"task1": rng.integers(0, 4, 32), "task2": rng.integers(0, 2, 32)}
-    model = build_model(ModelConfig(gamma=0.25), input_shape=(12, 12, 1), num_classes=(4, 2))
+    targets = {"shape": rng.integers(0, 4, 32), "family": rng.integers(0, 2, 32)}
+    builder = functools.partial(build_small, input_shape=(12, 12, 1))
+    model = build_model(builder, {"gamma": 0.25}, synthetic.TASKS, sample=sample())
     logs = model.evaluate(images, targets, batch_size=32, verbose=0, return_dict=True)
-    expected = 0.25 * logs["task1_loss"] + 0.75 * logs["task2_loss"]
+    expected = 0.25 * logs["shape_loss"] + 0.75 * logs["family_loss"]
     assert logs["loss"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_seed_model_is_the_articles_network() -> None:
-    model = build_model(PRESETS["seed"], input_shape=(32, 32, 3), num_classes=(8, 2))
+    tasks = (Task("class", classes=[str(i) for i in range(8)]),
+             Task("animal_vs_vehicle", classes=("animal", "vehicle")))  # fmt: skip
+    model = build_seed({"dropout": 0.0}, tasks, input_shape=(32, 32, 3))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [32, 64, 128]
     assert all(c.kernel_size == (3, 3) for c in convs)
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
     assert len(pools) == 3 and all(p.pool_size == (2, 2) for p in pools)
     assert model.get_layer("shared").units == 3136
-    for task, classes in (("task1", 8), ("task2", 2)):
+    for task, classes in (("class", 8), ("animal_vs_vehicle", 2)):
         assert model.get_layer(f"{task}_dense0").units == 1024
         assert model.get_layer(f"{task}_dense1").units == 100
         assert model.get_layer(task).units == classes
 
 
-def test_searched_values_map_onto_the_preset() -> None:
-    config = model_config("seed", {"trunk_filters": 16, "task1_width": 512, "learning_rate": 0.01})
-    assert config.trunk_filters == (16, 32, 64)
-    assert config.task1_units == (512, 100) and config.task2_units == (1024, 100)
-    assert config.learning_rate == 0.01
-    with pytest.raises(ValueError, match="unknown hyperparameters"):
-        model_config("small", {"momentum": 0.9})
+def test_trunk_filters_keep_the_presets_ratio() -> None:
+    model = build_seed({"trunk_filters": 16}, TASKS[:2], input_shape=(32, 32, 3))
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [16, 32, 64]
 
 
 def test_too_small_images_are_refused_with_a_clear_message() -> None:
     with pytest.raises(ValueError, match="12x12 pixels are too small for 3 conv layers"):
-        build_model(PRESETS["seed"], input_shape=(12, 12, 1), num_classes=(4, 2))
+        build_seed({}, TASKS[:2], input_shape=(12, 12, 1))

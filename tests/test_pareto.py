@@ -3,7 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tune_mtl.pareto import hypervolume_2d, knee_index, pareto_mask
+import itertools
+
+from tune_mtl.pareto import hypervolume, hypervolume_2d, knee_index, pareto_mask
 
 
 def brute_force_mask(points: np.ndarray) -> np.ndarray:
@@ -26,6 +28,33 @@ def brute_force_hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
         if len(covering):
             area += (right - left) * (covering[:, 1].max() - reference[1])
     return area
+
+
+def brute_force_hypervolume_nd(points: np.ndarray, reference: np.ndarray) -> float:
+    """Sum of the grid cells (cut at every coordinate) whose upper corner some point dominates."""
+    axes = [np.unique(np.concatenate(([r], points[:, d]))) for d, r in enumerate(reference)]
+    axes = [axis[axis >= r] for axis, r in zip(axes, reference, strict=True)]
+    volume = 0.0
+    for cell in itertools.product(*(range(len(axis) - 1) for axis in axes)):
+        upper = np.array([axis[i + 1] for axis, i in zip(axes, cell, strict=True)])
+        if (points >= upper).all(axis=1).any():
+            lower = np.array([axis[i] for axis, i in zip(axes, cell, strict=True)])
+            volume += float(np.prod(upper - lower))
+    return volume
+
+
+def brute_force_knee(points: np.ndarray, reference: np.ndarray) -> int:
+    best, best_distance = 0, np.inf
+    high = points.max(axis=0)
+    for i, point in enumerate(points):
+        scaled = [
+            (p - r) / (h - r) if h > r else p - r
+            for p, r, h in zip(point, reference, high, strict=True)
+        ]
+        distance = np.sqrt(sum((1 - s) ** 2 for s in scaled))
+        if distance < best_distance:
+            best, best_distance = i, distance
+    return best
 
 
 @pytest.mark.parametrize("seed", range(200))
@@ -67,6 +96,39 @@ def test_hypervolume_matches_brute_force(seed: int) -> None:
     assert hypervolume_2d(points, reference) == pytest.approx(
         brute_force_hypervolume(points, reference), abs=1e-12
     )
+
+
+@pytest.mark.parametrize("dimensions", [2, 3, 4])
+@pytest.mark.parametrize("seed", range(40))
+def test_nd_hypervolume_matches_brute_force(dimensions: int, seed: int) -> None:
+    rng = np.random.default_rng(1000 * dimensions + seed)
+    n = int(rng.integers(1, 9))
+    if seed % 2:  # ties and duplicates
+        points = rng.integers(0, 5, size=(n, dimensions)).astype(float) / 4
+    else:
+        points = rng.random((n, dimensions))
+    reference = rng.random(dimensions) * 0.4 - 0.1
+    assert hypervolume(points, reference) == pytest.approx(
+        brute_force_hypervolume_nd(points, reference), abs=1e-12
+    )
+
+
+@pytest.mark.parametrize("dimensions", [2, 3, 4])
+@pytest.mark.parametrize("seed", range(30))
+def test_nd_front_and_knee_match_brute_force(dimensions: int, seed: int) -> None:
+    rng = np.random.default_rng(500 + 100 * dimensions + seed)
+    points = rng.random((int(rng.integers(1, 25)), dimensions))
+    mask = pareto_mask(points)
+    np.testing.assert_array_equal(mask, brute_force_mask(points))
+    front = points[mask]
+    reference = np.full(dimensions, -0.1)
+    assert knee_index(front, reference) == brute_force_knee(front, reference)
+
+
+def test_hypervolume_of_a_box_in_four_dimensions() -> None:
+    assert hypervolume([[1, 2, 3, 4]], (0, 0, 0, 0)) == pytest.approx(24.0)
+    assert hypervolume([[1, 2, 3, 4], [0.5, 0.5, 0.5, 0.5]], (0, 0, 0, 0)) == pytest.approx(24.0)
+    assert hypervolume([[1, 2, 3, -1]], (0, 0, 0, 0)) == 0.0
 
 
 def test_hypervolume_of_known_staircase() -> None:

@@ -12,10 +12,30 @@ import pytest
 
 from tune_mtl.cli import main
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.results import format_front, front_of, load_results, write_results
+from tune_mtl.objectives import Objectives
+from tune_mtl.results import format_front, front_of, hypervolume_of, load_results, write_results
+from tune_mtl.summary import Summary
+from tune_mtl.tasks import Task
 
 # Hex trial IDs that pandas would read as numbers: 12345 and infinity.
 TRIAL_IDS = ["00012345", "1e345678", "9abcdef0", "00000007"]
+
+
+OBJECTIVES = Objectives.for_tasks(
+    [Task("shape", classes="abc"), Task("family", classes="xy")], references=[1 / 3, 0.5]
+)
+
+
+def summary_for(objectives: Objectives, front: pd.DataFrame, **changes) -> Summary:
+    fields = dict(
+        name="exp", data="synthetic", model="small", options={}, **objectives.to_dict(),
+        params=["gamma", "learning_rate"], scheduler_metric=None, status_counts={},
+        front_size=len(front), hypervolume_reference=list(objectives.references),
+        hypervolume_val=hypervolume_of(front, objectives, "val"),
+        hypervolume_test=hypervolume_of(front, objectives, "test"),
+        knee_trial_id=None, wall_seconds=1.0,
+    )  # fmt: skip
+    return Summary(**{**fields, **changes})
 
 
 @pytest.fixture
@@ -27,20 +47,15 @@ def experiment(tmp_path: Path) -> Path:
             "gamma": [0.2, 0.8, 0.5, 0.5],
             "learning_rate": [1e-3, 2e-3, 3e-3, 4e-3],
             "epochs": [9, 9, 1, 9],
-            "val_task1_accuracy": [0.6, 0.9, 0.95, 0.5],
-            "val_task2_accuracy": [0.95, 0.7, 0.99, 0.6],
+            "val_shape_accuracy": [0.6, 0.9, 0.95, 0.5],
+            "val_family_accuracy": [0.95, 0.7, 0.99, 0.6],
             "seconds": [10.0, 11.0, 2.0, 12.0],
         }
     )
-    front = front_of(trials, (1 / 3, 0.5))
-    front["test_task1_accuracy"] = front["val_task1_accuracy"] - 0.01
-    front["test_task2_accuracy"] = front["val_task2_accuracy"] - 0.02
-    summary = {
-        "tasks": [{"name": "shape"}, {"name": "family"}],
-        "params": ["gamma", "learning_rate"],
-        "hypervolume_test": 0.3,
-    }
-    write_results(tmp_path / "exp", trials, front, summary)
+    front = front_of(trials, OBJECTIVES)
+    front["test_shape_accuracy"] = front["val_shape_accuracy"] - 0.01
+    front["test_family_accuracy"] = front["val_family_accuracy"] - 0.02
+    write_results(tmp_path / "exp", trials, front, summary_for(OBJECTIVES, front))
     return tmp_path / "exp"
 
 
@@ -52,8 +67,8 @@ def test_trial_ids_stay_strings(experiment: Path) -> None:
 
 def test_csv_and_json_give_the_front_with_pareto_csv_columns(experiment: Path, capsys) -> None:
     expected = pd.read_csv(experiment / "pareto.csv", dtype={"trial_id": str})
-    columns = ["trial_id", "knee", "gamma", "learning_rate", "val_task1_accuracy",
-               "val_task2_accuracy", "test_task1_accuracy", "test_task2_accuracy", "epochs",
+    columns = ["trial_id", "knee", "gamma", "learning_rate", "val_shape_accuracy",
+               "val_family_accuracy", "test_shape_accuracy", "test_family_accuracy", "epochs",
                "seconds"]  # fmt: skip
 
     assert main(["pareto", str(experiment), "--format", "csv"]) == 0
@@ -80,8 +95,8 @@ def test_table_names_the_tasks_and_stars_the_knee(experiment: Path, capsys) -> N
 
 def test_json_writes_missing_values_as_null(experiment: Path) -> None:
     result = load_results(experiment)
-    result.pareto.loc[0, "test_task1_accuracy"] = np.nan
-    assert json.loads(format_front(result, format="json"))[0]["test_task1_accuracy"] is None
+    result.pareto.loc[0, "test_shape_accuracy"] = np.nan
+    assert json.loads(format_front(result, format="json"))[0]["test_shape_accuracy"] is None
 
 
 def test_unknown_format_is_an_error(experiment: Path, capsys) -> None:
@@ -89,3 +104,28 @@ def test_unknown_format_is_an_error(experiment: Path, capsys) -> None:
         format_front(load_results(experiment), format="yaml")
     assert main(["pareto", str(experiment), "--format", "yaml"]) == 2
     assert "'--format'" in capsys.readouterr().err
+
+
+def test_the_front_of_mixed_directions_with_a_constraint() -> None:
+    """A regression task is minimised; an infeasible trial never enters the front."""
+    objectives = Objectives.for_tasks(
+        [Task("item", classes="abcd"), Task("size", kind="regression"),
+         Task("group", classes="xy")],
+        references=[0.25, 3.0, 0.5],
+        constraints={"group": {"min": 0.8}},
+    )  # fmt: skip
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["a", "b", "c", "d", "e"],
+            "status": ["completed", "completed", "completed", "completed", "stopped"],
+            "val_item_accuracy": [0.9, 0.8, 0.95, 0.7, 0.99],
+            "val_size_mae": [2.0, 1.0, 0.5, 1.5, 0.1],
+            "val_group_accuracy": [0.9, 0.9, 0.6, 0.85, 0.9],
+        }
+    )
+    front = front_of(trials, objectives)
+    # c is best on both objectives but infeasible; e was stopped; d is dominated by b.
+    assert front["trial_id"].tolist() == ["a", "b"]
+    assert objectives.columns() == ["val_item_accuracy", "val_size_mae"]
+    # Boxes from (0.25, -3): a spans 0.65 x 1, b 0.55 x 2, overlapping in 0.55 x 1.
+    assert hypervolume_of(front, objectives) == pytest.approx(0.65 + 1.1 - 0.55)

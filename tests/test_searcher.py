@@ -3,12 +3,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from tune_mtl.data import synthetic
+from tune_mtl.objectives import Objectives
 from tune_mtl.searcher import STUDY_FILE, make_searcher
 from tune_mtl.space import load_space
+from tune_mtl.tasks import Task
+
+OBJECTIVES = Objectives.for_tasks(synthetic.TASKS, [0.25, 0.5])
 
 
 def space_file(tmp_path: Path, params: str) -> Path:
@@ -25,11 +31,11 @@ def load_study(directory: Path, name: str) -> optuna.Study:
 def test_optuna_is_told_complete_pruned_and_failed_truthfully(tmp_path: Path) -> None:
     space = load_space(space_file(tmp_path, "  gamma: {type: uniform, low: 0, high: 1}\n"
                                             "  learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n"))  # fmt: skip
-    searcher = make_searcher(space, sampler="tpe", trials=3, max_epochs=3, seed=0,
+    searcher = make_searcher(space, OBJECTIVES, sampler="tpe", trials=3, max_epochs=3, seed=0,
                              study_dir=tmp_path, study_name="s")  # fmt: skip
     configs = [searcher.suggest(f"t{i}") for i in range(3)]
     assert all(0 <= c["gamma"] <= 1 and 1e-4 <= c["learning_rate"] <= 1e-2 for c in configs)
-    values = {"val_task1_accuracy": 0.8, "val_task2_accuracy": 0.9}
+    values = {"val_shape_accuracy": 0.8, "val_family_accuracy": 0.9}
     searcher.on_trial_complete("t0", {**values, "training_iteration": 3})
     searcher.on_trial_complete("t1", {**values, "training_iteration": 1})  # stopped early
     searcher.on_trial_complete("t2", {**values, "training_iteration": 2}, error=True)
@@ -47,12 +53,39 @@ def test_optuna_is_told_complete_pruned_and_failed_truthfully(tmp_path: Path) ->
 
 def test_grid_space_visits_every_point_once(tmp_path: Path) -> None:
     space = load_space(space_file(tmp_path, "  gamma: {type: grid, values: [0.0, 0.5, 1.0]}\n"))
-    searcher = make_searcher(space, sampler="tpe", trials=3, max_epochs=1, seed=0,
+    searcher = make_searcher(space, OBJECTIVES, sampler="tpe", trials=3, max_epochs=1, seed=0,
                              study_dir=tmp_path, study_name="grid")  # fmt: skip
     gammas = []
     for i in range(3):
         gammas.append(searcher.suggest(f"g{i}")["gamma"])
         searcher.on_trial_complete(
-            f"g{i}", {"val_task1_accuracy": 0.5, "val_task2_accuracy": 0.5, "training_iteration": 1}
+            f"g{i}",
+            {"val_shape_accuracy": 0.5, "val_family_accuracy": 0.5, "training_iteration": 1},
         )
     assert sorted(gammas) == [0.0, 0.5, 1.0]
+
+
+def test_simplex_weights_regression_direction_and_constraints_reach_optuna(tmp_path: Path) -> None:
+    objectives = Objectives.for_tasks(
+        [Task("item", classes="abc"), Task("size", kind="regression"), Task("group", classes="xy")],
+        [1 / 3, 2.0, 0.5],
+        constraints={"group": {"min": 0.9}},
+    )
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "loss_weights: {type: simplex}\nparams:\n  dropout: {type: uniform, low: 0, high: 0.5}\n"
+    )
+    searcher = make_searcher(load_space(path), objectives, sampler="tpe", trials=2, max_epochs=2,
+                             seed=0, study_dir=tmp_path, study_name="c")  # fmt: skip
+    config = searcher.suggest("a")
+    assert {"simplex_item", "simplex_size", "simplex_group"} <= set(config)
+    searcher.suggest("b")
+    result = {"val_item_accuracy": 0.8, "val_size_mae": 1.0, "training_iteration": 2}
+    searcher.on_trial_complete("a", {**result, "val_group_accuracy": 0.95})
+    searcher.on_trial_complete("b", {**result, "val_group_accuracy": 0.7})
+    study = load_study(tmp_path, "c")
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE,
+                                optuna.study.StudyDirection.MINIMIZE]  # fmt: skip
+    assert [t.values for t in study.trials] == [[0.8, 1.0], [0.8, 1.0]]
+    violations = [t.constraints for t in study.trials]
+    assert violations == [{"group": pytest.approx(0.9 - 0.95)}, {"group": pytest.approx(0.9 - 0.7)}]

@@ -30,7 +30,6 @@ from tune_mtl.results import (
     write_results,
 )
 from tune_mtl.scheduling import scheduler_metric
-from tune_mtl.space import SearchSpace
 from tune_mtl.summary import Summary
 from tune_mtl.trial_files import MODEL_FILE
 from tune_mtl.weights import loss_weights, weight_columns
@@ -138,7 +137,6 @@ def _versions() -> dict[str, str]:
 def finish(
     options: SearchOptions,
     storage: Storage,
-    space_file: SearchSpace,
     problem: Problem,
     *,
     started: float,
@@ -153,7 +151,7 @@ def finish(
     analysis = tune.ExperimentAnalysis(
         storage.experiment_path(options.name), storage_filesystem=storage.filesystem
     )
-    params = [*space_file.params, *space_file.constants]
+    params = [*problem.space.params, *problem.space.constants]
     trials_table = _trials_frame(analysis, options, params, objectives)
     if trials_table.empty and budget_spent:
         raise TuneMtlError(

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tune_mtl.data import LOADERS, READS_FILES, Dataset, call_loader
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
-from tune_mtl.space import Distribution, SearchSpace
+from tune_mtl.space import Distribution, SearchSpace, default_space_path
 from tune_mtl.user_code import BUILTIN_MODELS, UserCode, bind, resolve_function
 
 __all__ = ["Problem", "prepare_problem", "first_config", "load_data"]
@@ -26,8 +26,9 @@ VAL_FRACTION = 0.1
 
 @dataclass(frozen=True)
 class Problem:
-    """The checked data, objectives and model builder of one search."""
+    """The checked space, data, objectives and model builder of one search."""
 
+    space: SearchSpace
     dataset: Dataset
     objectives: Objectives
     data_code: UserCode
@@ -93,13 +94,20 @@ def _model_code(given: str | Callable[..., Any], dataset: Dataset) -> UserCode:
     return resolve_function(given, flag="--model", builtins={})
 
 
-def _check_weights(space: SearchSpace, objectives: Objectives) -> None:
+def _fit_weights(space: SearchSpace, objectives: Objectives) -> SearchSpace:
+    """The default space's ``gamma`` weighs two tasks; for any other number it searches the
+    simplex instead. A space file of the user's own with ``gamma`` must say so itself."""
     count = len(objectives.tasks)
-    if ("gamma" in space.params or "gamma" in space.constants) and count != 2:
-        raise TuneMtlError(
-            f"{space.path}: gamma weighs two tasks, but the data has {count} "
-            f"({', '.join(objectives.task_names)}); use `loss_weights: {{type: simplex}}` instead."
-        )
+    has_gamma = "gamma" in space.params or "gamma" in space.constants
+    if not has_gamma or count == 2:
+        return space
+    if space.path.resolve() == default_space_path().resolve():
+        params = {name: spec for name, spec in space.params.items() if name != "gamma"}
+        return replace(space, params=params, simplex=True)
+    raise TuneMtlError(
+        f"{space.path}: gamma weighs two tasks, but the data has {count} "
+        f"({', '.join(objectives.task_names)}); use `loss_weights: {{type: simplex}}` instead."
+    )
 
 
 def prepare_problem(
@@ -124,7 +132,7 @@ def prepare_problem(
         objectives=space.objectives,
         constraints=space.constraints,
     )
-    _check_weights(space, objectives)
+    space = _fit_weights(space, objectives)
     model_code = _model_code(model, dataset)
     import keras
 
@@ -134,4 +142,4 @@ def prepare_problem(
         model_code.function, first_config(space), dataset.tasks, sample=dataset.train.head(2)
     )
     keras.backend.clear_session()
-    return Problem(dataset, objectives, data_code, model_code)
+    return Problem(space, dataset, objectives, data_code, model_code)

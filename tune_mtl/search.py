@@ -139,7 +139,7 @@ def search(
     if live is None:
         live = sys.stdout.isatty() and not verbose
     display = {"live": live, "verbose": verbose}
-    return _run(options, storage, space_file, problem, echo=echo, new=display)
+    return _run(options, storage, problem, echo=echo, new=display)
 
 
 def _reference(given: str | Callable[..., Any]) -> str | None:
@@ -194,7 +194,7 @@ def resume(
     problem = _load(space_file, given["data"], given["model"], options.data_dir,  # type: ignore[arg-type]
                     seed=options.seed, echo=echo)  # fmt: skip
     _connect(problem, options, storage, address=address, echo=echo)
-    return _run(options, storage, space_file, problem, echo=echo, new=None)
+    return _run(options, storage, problem, echo=echo, new=None)
 
 
 def _load(
@@ -245,7 +245,6 @@ def _connect(
 def _run(
     options: SearchOptions,
     storage: Storage,
-    space_file: SearchSpace,
     problem: Problem,
     *,
     echo: Callable[[str], Any],
@@ -295,7 +294,7 @@ def _run(
             storage_filesystem=storage.filesystem,
         )
     else:
-        tuner = _new_tuner(options, storage, space_file, problem, trainable, echo=echo, **new)
+        tuner = _new_tuner(options, storage, problem, trainable, echo=echo, **new)
         budget = options.time_budget_s
         budget_text = f", time budget {budget:g} s" if budget is not None else ""
         echo(
@@ -311,15 +310,12 @@ def _run(
         options.time_budget_s is not None
         and time.perf_counter() - fit_started >= options.time_budget_s
     )
-    return finish(
-        options, storage, space_file, problem, started=started, budget_spent=budget_spent, echo=echo
-    )
+    return finish(options, storage, problem, started=started, budget_spent=budget_spent, echo=echo)
 
 
 def _new_tuner(
     options: SearchOptions,
     storage: Storage,
-    space_file: SearchSpace,
     problem: Problem,
     trainable: Any,
     *,
@@ -332,6 +328,7 @@ def _new_tuner(
 
     experiment_dir = options.results / options.name
     objectives = problem.objectives
+    space_file = problem.space
     searcher = make_searcher(
         space_file,
         objectives,

@@ -22,10 +22,7 @@ from tune_mtl.results import trial_status
 from tune_mtl.space import SearchSpace
 from tune_mtl.weights import SIMPLEX_LOW, simplex_params
 
-__all__ = ["SAMPLERS", "make_searcher", "CONSTRAINTS_ATTR"]
-
-# The user attribute holding a trial's constraint violations (<= 0: satisfied) for the sampler.
-CONSTRAINTS_ATTR = "constraints"
+__all__ = ["SAMPLERS", "make_searcher"]
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
 STUDY_FILE = "optuna.journal"
 
@@ -52,28 +49,17 @@ class _TuneGridSampler(optuna.samplers.GridSampler):
         return None
 
 
-def _constraints_func(count: int) -> Any:
-    def constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
-        # A trial without recorded violations (stopped before its first report) counts as violating.
-        return list(trial.user_attrs.get(CONSTRAINTS_ATTR, [1.0] * count))
-
-    return constraints
-
-
 def _sampler(
-    name: str, space: SearchSpace, *, trials: int, seed: int, constraints: int = 0
+    name: str, space: SearchSpace, *, trials: int, seed: int
 ) -> optuna.samplers.BaseSampler:
-    checked = {"constraints_func": _constraints_func(constraints)} if constraints else {}
     if space.is_grid:
         grid = {name: list(spec.values) for name, spec in space.params.items()}
         return _TuneGridSampler(grid, seed=seed)
     if name == "tpe":
         # The constant liar keeps parallel workers from proposing the same point.
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **checked)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(
-            seed=seed, population_size=max(4, trials // 5), **checked
-        )
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, trials // 5))
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "gp":
@@ -84,7 +70,7 @@ def _sampler(
                 "--sampler gp needs PyTorch, which is not installed; run `pip install torch` "
                 "or choose --sampler tpe."
             ) from error
-        return optuna.samplers.GPSampler(seed=seed, **checked)
+        return optuna.samplers.GPSampler(seed=seed)
     raise TuneMtlError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
 
 
@@ -104,7 +90,8 @@ class TruthfulOptunaSearch(OptunaSearch):
         status = trial_status(ray_status, epochs=epochs, max_epochs=self._max_epochs)
         if self._objectives.constraints and result and trial_id in self._ot_trials:
             violations = self._objectives.violations(result)
-            self._ot_trials[trial_id].set_user_attr(CONSTRAINTS_ATTR, violations)
+            for constraint, violation in zip(self._objectives.constraints, violations, strict=True):
+                self._ot_trials[trial_id].set_constraint(constraint.task, violation)
         if trial_id in self._completed_trials or status == "completed":
             super().on_trial_complete(trial_id, result, error)
             return
@@ -144,7 +131,7 @@ def make_searcher(
 
     With ``space.simplex``, one parameter per task (``simplex_<task>``, uniform on (0, 1]) joins
     the space; `tune_mtl.weights` turns them into loss weights. Constraints reach the sampler
-    as each trial's violations (its ``constraints_func``).
+    as each trial's violations (`optuna.trial.Trial.set_constraint`, one per constrained task).
     """
     study_dir.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(study_dir / STUDY_FILE)))
@@ -156,9 +143,7 @@ def make_searcher(
         space=distributions,
         metric=objectives.columns(),
         mode=objectives.modes,
-        sampler=_sampler(
-            sampler, space, trials=trials, seed=seed, constraints=len(objectives.constraints)
-        ),
+        sampler=_sampler(sampler, space, trials=trials, seed=seed),
         study_name=study_name,
         storage=storage,
         max_epochs=max_epochs,

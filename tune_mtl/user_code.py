@@ -47,8 +47,11 @@ def _module_ship(module: Any) -> tuple[str, ...]:
     """What to upload so that workers can import ``module``: its top package's folder or file."""
     top = sys.modules.get(module.__name__.split(".")[0], module)
     location = getattr(top, "__file__", None)
-    if location is None:
-        return ()
+    if location is None:  # a namespace package: a folder without __init__.py
+        folders = list(getattr(top, "__path__", []))
+        if not folders:
+            return ()
+        location = str(Path(folders[0]) / "__init__.py")
     path = Path(location).resolve()
     if path.name == "__init__.py":
         path = path.parent

@@ -53,18 +53,18 @@ def test_cifar_reads_official_folder_and_archive(tmp_path: Path, as_archive: boo
         with tarfile.open(data_dir / "cifar-10-python.tar.gz", "w:gz") as tar:
             tar.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     dataset = load_dataset("cifar10", data_dir=data_dir, val_fraction=0.25)
-    assert dataset.input_shape == (32, 32, 3)
+    assert dataset.train.inputs.shape[1:] == (32, 32, 3)
     assert len(dataset.train) + len(dataset.val) == 5 * 16  # 20 per batch, minus deer and horse
     assert len(dataset.test) == 16
     for split in (dataset.train, dataset.val, dataset.test):
-        original = split.images[:, 0, 0, 0]  # red plane holds the original label
+        original = split.inputs[:, 0, 0, 0]  # red plane holds the original label
         assert not np.isin(original, [4, 7]).any()
         _, classes, vehicle = relabel(original.astype(np.int64))
-        np.testing.assert_array_equal(split.task1, classes)
-        np.testing.assert_array_equal(split.task2, vehicle)
-        assert (split.images[..., 1] == 100).all()
+        np.testing.assert_array_equal(split.labels["class"], classes)
+        np.testing.assert_array_equal(split.labels["animal_vs_vehicle"], vehicle)
+        assert (split.inputs[..., 1] == 100).all()
     assert [t.name for t in dataset.tasks] == ["class", "animal_vs_vehicle"]
-    assert dataset.tasks[0].num_classes == 8 and dataset.tasks[1].chance_accuracy == 0.5
+    assert len(dataset.tasks[0].classes) == 8 and dataset.tasks[1].classes == ("animal", "vehicle")
 
 
 def test_missing_cifar_names_the_folder_and_the_fix(tmp_path: Path) -> None:
@@ -88,13 +88,14 @@ def test_fashion_mnist_from_idx_files(tmp_path: Path) -> None:
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (20, 28, 28)))
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", items[:20])
     dataset = load_dataset("fashion_mnist", data_dir=tmp_path)
-    assert dataset.input_shape == (28, 28, 1)
+    assert dataset.train.inputs.shape[1:] == (28, 28, 1)
     assert len(dataset.train) == 90 and len(dataset.val) == 10 and len(dataset.test) == 20
     names = fashion_mnist.ITEMS
     groups = {"tops": {"T-shirt/top", "Pullover", "Coat", "Shirt"},
               "footwear": {"Sandal", "Sneaker", "Ankle boot"},
               "other": {"Trouser", "Dress", "Bag"}}  # fmt: skip
-    for item, group in zip(dataset.train.task1, dataset.train.task2, strict=True):
+    labels = dataset.train.labels
+    for item, group in zip(labels["item"], labels["group"], strict=True):
         assert names[item] in groups[fashion_mnist.GROUPS[group]]
 
 
@@ -140,20 +141,24 @@ def test_stratified_split_holds_out_each_class_in_proportion(seed: int) -> None:
     np.testing.assert_array_equal(held_out, again)
 
 
-def test_synthetic_is_deterministic() -> None:
+def test_synthetic_is_deterministic_and_its_validation_split_seeded() -> None:
     first, second = load_dataset("synthetic", seed=3), load_dataset("synthetic", seed=3)
-    np.testing.assert_array_equal(first.train.images, second.train.images)
-    assert first.train.images.dtype == np.uint8
-    np.testing.assert_array_equal(first.train.task2, (first.train.task1 >= 2).astype(int))
+    np.testing.assert_array_equal(first.train.inputs, second.train.inputs)
+    np.testing.assert_array_equal(first.val.inputs, second.val.inputs)
+    assert first.train.inputs.dtype == np.uint8
+    labels = first.train.labels
+    np.testing.assert_array_equal(labels["family"], (labels["shape"] >= 2).astype(int))
+    other = load_dataset("synthetic", seed=4)
+    assert not np.array_equal(first.val.inputs, other.val.inputs)
+    # A constant predictor: the most frequent training shape, scored on validation.
+    assert first.references == (0.25, 0.5)
 
 
-@pytest.mark.skipif(
-    not (fashion_mnist.DEBIAN_DIR / "train-images-idx3-ubyte.gz").is_file(),
-    reason="Debian's dataset-fashion-mnist is not installed (`make data` installs it)",
-)
 def test_real_fashion_mnist() -> None:
+    """Debian's dataset-fashion-mnist, which `make data` installs."""
     dataset = load_dataset("fashion_mnist")
     assert (len(dataset.train), len(dataset.val), len(dataset.test)) == (54000, 6000, 10000)
-    assert dataset.train.images.dtype == np.uint8 and dataset.input_shape == (28, 28, 1)
-    assert np.bincount(dataset.val.task1).tolist() == [600] * 10
-    assert np.bincount(dataset.test.task2).tolist() == [4000, 3000, 3000]
+    assert dataset.train.inputs.dtype == np.uint8
+    assert dataset.train.inputs.shape[1:] == (28, 28, 1)
+    assert np.bincount(dataset.val.labels["item"]).tolist() == [600] * 10
+    assert np.bincount(dataset.test.labels["group"]).tolist() == [4000, 3000, 3000]
