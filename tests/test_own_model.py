@@ -108,7 +108,8 @@ def test_a_three_task_search_of_the_users_own_model_through_the_cli(tmp_path: Pa
 
 @pytest.mark.e2e
 def test_the_same_search_from_python_with_plain_functions(tmp_path: Path) -> None:
-    """Functions defined in the script itself (as in a notebook) reach Ray's workers by value."""
+    """A builder defined in the script itself (as in a notebook) reaches Ray's workers by value;
+    the data go in as a Dataset."""
     folder = user_folder(tmp_path)
     source = OWN_CODE.read_text().split("def build_list")[0]  # load, build and what they use
     script = source + textwrap.dedent("""
@@ -117,7 +118,7 @@ def test_the_same_search_from_python_with_plain_functions(tmp_path: Path) -> Non
             import tune_mtl
 
             result = tune_mtl.search(
-                model=build, data=load, space="space.yaml", trials=3, max_epochs=2,
+                model=build, data=load(), space="space.yaml", trials=3, max_epochs=2,
                 scheduler="none", name="notebook", seed=3,
             )
             print("front", len(result.pareto), "knee", result.knee["trial_id"])

@@ -1,4 +1,6 @@
-"""`tune-mtl report` on a real finished search: the PNGs, the page's links, and the page in Chromium."""
+"""`tune-mtl report`: on a real finished search (the PNGs, the page's links, the page in Chromium),
+and on results folders written by hand: three objectives with a regression task, a minimised
+metric in the two-objective plane, one objective under a constraint."""
 
 from __future__ import annotations
 
@@ -9,16 +11,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
 
 from tests.conftest import run_cli
+from tune_mtl import plots
+from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume_2d
-from tune_mtl.report import hypervolume_trajectory, report
+from tune_mtl.report import front_members, hypervolume_trajectory, report
+from tune_mtl.results import front_of, hypervolume_of, load_results
+from tune_mtl.summary import Summary
+from tune_mtl.tasks import Task
 from tune_mtl.trial_files import epoch_histories
-
-pytestmark = pytest.mark.e2e
 
 CHROMIUM = next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
@@ -36,6 +42,7 @@ def written(synthetic_search, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.e2e
 def test_every_png_is_a_real_non_blank_image(written: Path) -> None:
     assert {p.name for p in written.glob("*.png")} == FIGURES
     for path in written.glob("*.png"):
@@ -45,6 +52,7 @@ def test_every_png_is_a_real_non_blank_image(written: Path) -> None:
         assert pixels[..., :3].var() > 0, path.name
 
 
+@pytest.mark.e2e
 def test_the_page_links_only_files_that_exist(written: Path) -> None:
     page = (written / "index.html").read_text()
     links = re.findall(r'(?:src|href)="([^"]+)"', page)
@@ -54,6 +62,7 @@ def test_the_page_links_only_files_that_exist(written: Path) -> None:
     assert "http://" not in page and "https://" not in page  # nothing to fetch
 
 
+@pytest.mark.e2e
 def test_the_page_explains_the_missing_importance_and_tabulates_the_front(
     synthetic_search, written: Path
 ) -> None:
@@ -66,6 +75,7 @@ def test_the_page_explains_the_missing_importance_and_tabulates_the_front(
     assert '<tr class="knee"><td>*</td>' in page
 
 
+@pytest.mark.e2e
 def test_embedded_images_need_no_files(synthetic_search, tmp_path: Path) -> None:
     written = report(synthetic_search.path, out=tmp_path / "r", embed_images=True)
     page = written.index.read_text()
@@ -73,20 +83,23 @@ def test_embedded_images_need_no_files(synthetic_search, tmp_path: Path) -> None
     assert not re.findall(r'src="(?!data:)', page)
 
 
+@pytest.mark.e2e
 def test_hypervolume_trajectory_ends_at_the_search_s_value(synthetic_search) -> None:
     experiment = synthetic_search.path
     trials = pd.read_csv(experiment / "trials.csv", dtype={"trial_id": str})
     summary = json.loads((experiment / "summary.json").read_text())
     histories = epoch_histories(experiment, trials["trial_id"])
-    trajectory = hypervolume_trajectory(trials, histories, (0.25, 0.5))
+    trajectory = hypervolume_trajectory(trials, histories, load_results(experiment).objectives)
     assert trajectory["finished"].tolist() == list(range(1, len(trials) + 1))
     assert sorted(trajectory["trial_id"]) == sorted(trials["trial_id"])
     assert trajectory["hypervolume"].is_monotonic_increasing
     assert trajectory["hypervolume"].iloc[-1] == pytest.approx(summary["hypervolume_val"])
     assert trajectory["front_size"].iloc[-1] == summary["front_size"]
     completed = trials[trials["status"] == "completed"]
-    points = completed[["val_task1_accuracy", "val_task2_accuracy"]].to_numpy()
-    assert summary["hypervolume_val"] == pytest.approx(hypervolume_2d(points, (0.25, 0.5)))
+    points = completed[["val_shape_accuracy", "val_family_accuracy"]].to_numpy()
+    reference = [task["reference"] for task in summary["tasks"]]
+    assert summary["hypervolume_reference"] == reference == [0.25, 0.5]
+    assert summary["hypervolume_val"] == pytest.approx(hypervolume_2d(points, reference))
 
 
 PROBE = """<script>
@@ -104,6 +117,7 @@ window.addEventListener("load", () => {
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(
     CHROMIUM is None,
     reason="needs Chromium to render the page (Debian: apt-get install chromium; "
@@ -132,3 +146,307 @@ def test_the_page_renders_in_headless_chromium_with_every_image_loaded(
     assert {image["src"] for image in figures} == FIGURES
     for image in figures:
         assert image["complete"] and image["width"] > 200 and image["height"] > 200, image
+
+
+# Results folders written by hand: trials.csv, pareto.csv and summary.json, and nothing else (no
+# trial folders, checkpoints or optuna.journal), as when a search's tables are copied elsewhere.
+
+THREE = Objectives.for_tasks(
+    [
+        Task("item", classes=[f"c{i}" for i in range(10)]),
+        Task("group", kind="binary"),
+        Task("size", kind="regression"),
+    ],
+    references=[0.1, 0.5, 3.0],
+)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def trials_table(objectives: Objectives, *, count: int, seed: int) -> pd.DataFrame:
+    """Trials whose metrics trade off through their loss weights: a front of several members."""
+    rng = np.random.default_rng(seed)
+    names = objectives.task_names
+    weights = rng.dirichlet(np.ones(len(names)), size=count)
+    status = np.array(["completed"] * count, dtype=object)
+    status[-4:-1], status[-1] = "stopped", "failed"
+    table = pd.DataFrame(
+        {
+            "trial_id": [f"{value:08x}" for value in rng.integers(16**8, size=count)],
+            "status": status,
+            "learning_rate": rng.uniform(1e-4, 1e-2, count),
+            "dropout": rng.uniform(0, 0.5, count),
+        }
+    )
+    for name, share in zip(names, weights.T, strict=True):
+        table[f"weight_{name}"] = share
+    table["epochs"] = np.where(status == "completed", 5, np.where(status == "stopped", 1, 0))
+    # Some trials learn less of every task (and are dominated); stopped ones stop short.
+    quality = rng.uniform(0.3, 1.0, count) * np.where(status == "completed", 1.0, 0.4)
+    for task, share in zip(objectives.tasks, weights.T, strict=True):
+        gain = np.sqrt(share) * quality
+        reference = objectives.reference(task.name)
+        value = (
+            reference + (1 - reference) * 0.9 * gain
+            if task.is_classifier
+            else reference * (1 - 0.7 * gain)
+        )
+        value[status == "failed"] = np.nan
+        table[task.column("val")] = value
+        table[f"best_{task.column('val')}"] = value
+    if objectives.constraints:
+        table["feasible"] = objectives.feasible(table)
+    table["seconds"] = rng.uniform(5, 20, count)
+    for column, value in {"node_id": "n1", "node_ip": "127.0.0.1", "cpus": 1.0, "gpus": 0.0,
+                          "failures": 0, "error": ""}.items():  # fmt: skip
+        table[column] = value
+    return table
+
+
+def write_folder(directory: Path, objectives: Objectives, trials: pd.DataFrame) -> Path:
+    """trials.csv, pareto.csv (the front, with test metrics) and summary.json, with pandas."""
+    front = front_of(trials, objectives)
+    for task in objectives.tasks:
+        shift = -0.02 if task.direction == "max" else 0.1
+        front[task.column("test")] = front[task.column("val")] + shift
+        front[f"test_{task.name}_loss"] = 0.5
+    summary = Summary(
+        name=directory.name, data="tests:three_tasks", model="small",
+        options={"max_epochs": 5, "batch_size": 32, "sampler": "tpe", "scheduler": "asha"},
+        **objectives.to_dict(),
+        params=["learning_rate", "dropout", *(f"weight_{n}" for n in objectives.task_names)],
+        scheduler_metric="val_score",
+        status_counts={str(k): int(v) for k, v in trials["status"].value_counts().items()},
+        front_size=len(front),
+        hypervolume_reference=[objectives.reference(n) for n in objectives.objectives],
+        hypervolume_val=hypervolume_of(front, objectives, "val"),
+        hypervolume_test=hypervolume_of(front, objectives, "test"),
+        knee_trial_id=str(front.loc[front["knee"], "trial_id"].iloc[0]),
+        wall_seconds=90.0,
+    )  # fmt: skip
+    directory.mkdir(parents=True)
+    trials.to_csv(directory / "trials.csv", index=False)
+    front.to_csv(directory / "pareto.csv", index=False)
+    (directory / "summary.json").write_text(summary.to_json())
+    return directory
+
+
+@pytest.fixture(scope="module")
+def three_tasks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("hand") / "three"
+    return write_folder(folder, THREE, trials_table(THREE, count=16, seed=5))
+
+
+@pytest.fixture(scope="module")
+def three_tasks_report(three_tasks: Path, tmp_path_factory: pytest.TempPathFactory):
+    return report(three_tasks, out=tmp_path_factory.mktemp("three_report") / "report")
+
+
+def test_the_hand_written_folder_has_a_front_of_several_members(three_tasks: Path) -> None:
+    pareto = pd.read_csv(three_tasks / "pareto.csv")
+    assert 3 <= len(pareto) < 12
+    assert pareto["knee"].sum() == 1
+
+
+def test_three_objectives_get_a_scatter_matrix_and_parallel_coordinates(three_tasks_report) -> None:
+    written = three_tasks_report
+    assert set(written.figures) == {"scatter_matrix", "parallel", "curves", "hypervolume"}
+    files = {"scatter_matrix.png", "parallel_coordinates.png", "curves.png", "hypervolume.png"}
+    assert {p.name for p in written.index.parent.glob("*.png")} == files
+    for path in written.figures.values():
+        assert path.read_bytes()[:8] == PNG
+        pixels = imread(path)
+        assert pixels.ndim == 3 and min(pixels.shape[:2]) > 300
+        assert pixels[..., :3].var() > 0, path.name
+    page = written.index.read_text()
+    assert set(re.findall(r'(?:src|href)="([^"]+)"', page)) == files
+    assert '<img src="scatter_matrix.png" alt="every pair of objectives on validation">' in page
+    assert '<img src="parallel_coordinates.png"' in page
+
+
+def test_the_scatter_matrix_has_one_panel_per_pair_with_minimised_axes_reversed(
+    three_tasks: Path,
+) -> None:
+    result = load_results(three_tasks)
+    figure = plots.scatter_matrix_figure(result.trials, result.pareto, result.objectives)
+    shown = [axes for axes in figure.axes if axes.axison and axes.get_xlabel()]
+    pairs = {(axes.get_xlabel(), axes.get_ylabel()) for axes in shown}
+    assert pairs == {
+        ("item accuracy", "group accuracy"),
+        ("item accuracy", "size MAE (lower is better)"),
+        ("group accuracy", "size MAE (lower is better)"),
+    }
+    for axes in shown:
+        assert axes.yaxis_inverted() == axes.get_ylabel().startswith("size")
+        assert not axes.xaxis_inverted()
+        # front members (coloured, one per member), other completed trials, knee star
+        counts = sorted(len(collection.get_offsets()) for collection in axes.collections)
+        assert counts == sorted([len(result.pareto), 1, 12 - len(result.pareto)])
+
+
+def test_the_page_names_tasks_references_and_the_missing_study(three_tasks_report) -> None:
+    page = html.unescape(three_tasks_report.index.read_text())
+    assert "item (classification, 10 classes; objective; reference accuracy 0.1)" in page
+    assert "group (binary; objective; reference accuracy 0.5)" in page
+    assert "size (regression, mse loss; objective, lower is better; reference MAE 3)" in page
+    assert "what a constant predictor scores on validation" in page
+    assert "<dt>Constraints</dt><dd>none</dd>" in page
+    note = three_tasks_report.notes["importance"]
+    assert note.startswith("No hyperparameter importance: the folder has no optuna.journal")
+    assert f'<p class="note">{note}</p>' in page
+
+
+def test_the_front_table_has_every_task_and_no_parameter_count_without_checkpoints(
+    three_tasks: Path, three_tasks_report
+) -> None:
+    result = load_results(three_tasks)
+    table = front_members(result)
+    metrics = [f"{split} {task}" for split in ("val", "test")
+               for task in ("item accuracy", "group accuracy", "size MAE")]  # fmt: skip
+    assert list(table.columns) == ["knee", "trial", "learning_rate", "dropout", "weight_item",
+                                   "weight_group", "weight_size", *metrics, "epochs",
+                                   "parameters", "seconds"]  # fmt: skip
+    assert table["parameters"].isna().all()
+    assert table["test size MAE"].tolist() == pytest.approx(
+        (result.pareto["val_size_mae"] + 0.1).tolist()
+    )
+    page = three_tasks_report.index.read_text()
+    for trial_id in result.pareto["trial_id"]:
+        assert f"<td>{trial_id}</td>" in page
+    assert "<th>test size MAE</th>" in page and "<th>parameters</th>" in page
+
+
+def test_the_hypervolume_trajectory_of_three_objectives_ends_at_the_front_s(
+    three_tasks: Path,
+) -> None:
+    result = load_results(three_tasks)
+    trajectory = hypervolume_trajectory(result.trials, {}, result.objectives)
+    assert trajectory["hypervolume"].is_monotonic_increasing
+    assert trajectory["hypervolume"].iloc[-1] == pytest.approx(result.summary.hypervolume_val)
+    assert trajectory["hypervolume"].iloc[-1] > 0
+    assert trajectory["front_size"].iloc[-1] == len(result.pareto)
+
+
+def test_parallel_coordinates_scale_from_the_reference_to_the_front_s_best() -> None:
+    # item accuracy, group accuracy, size MAE (minimised); references 0.1, 0.5, 3.0
+    front = pd.DataFrame(
+        {
+            "val_item_accuracy": [0.7, 0.4, 0.05],
+            "val_group_accuracy": [0.6, 0.9, 0.55],
+            "val_size_mae": [2.0, 1.0, 3.5],
+        }
+    )
+    scaled = plots.parallel_scale(THREE.maximised(front), THREE.reference_point)
+    by_hand = [
+        [(0.7 - 0.1) / 0.6, (0.6 - 0.5) / 0.4, (3.0 - 2.0) / 2.0],
+        [(0.4 - 0.1) / 0.6, (0.9 - 0.5) / 0.4, (3.0 - 1.0) / 2.0],
+        [(0.05 - 0.1) / 0.6, (0.55 - 0.5) / 0.4, (3.0 - 3.5) / 2.0],
+    ]
+    assert scaled == pytest.approx(np.array(by_hand))
+    assert scaled[:2] == pytest.approx(np.array([[1, 0.25, 0.5], [0.5, 1, 1]]))
+
+
+def test_the_parallel_figure_draws_one_line_per_member_and_marks_the_knee(
+    three_tasks: Path,
+) -> None:
+    result = load_results(three_tasks)
+    figure = plots.parallel_figure(result.pareto, result.objectives)
+    axes = figure.axes[0]
+    members = [line for line in axes.get_lines() if len(line.get_xdata()) == 3]
+    assert len(members) == len(result.pareto)
+    (knee,) = [line for line in members if line.get_label().startswith("knee")]
+    knee_id = result.pareto.loc[result.pareto["knee"], "trial_id"].iloc[0]
+    assert knee.get_label() == f"knee ({knee_id})"
+    expected = plots.parallel_scale(
+        result.objectives.maximised(result.pareto), result.objectives.reference_point
+    )[result.pareto["knee"].to_numpy()][0]
+    assert knee.get_ydata() == pytest.approx(expected)
+    assert [tick.get_text() for tick in axes.get_xticklabels()] == [
+        "item accuracy", "group accuracy", "size MAE (lower is better)"
+    ]  # fmt: skip
+
+
+def test_the_staircase_bounds_the_front_in_maximised_values() -> None:
+    # (item accuracy, -size MAE): two front points and one they dominate
+    points = np.array([[0.8, -2.0], [0.5, -1.0], [0.4, -2.5]])
+    xs, ys = plots.staircase(points, left=0.1, bottom=-3.0)
+    assert xs.tolist() == [0.1, 0.5, 0.5, 0.8, 0.8]
+    assert ys.tolist() == [-1.0, -1.0, -2.0, -2.0, -3.0]
+
+
+def test_two_objectives_with_a_mae_run_its_axis_reversed(tmp_path: Path) -> None:
+    objectives = Objectives.for_tasks(
+        [Task("item", classes="abcd"), Task("size", kind="regression")], references=[0.25, 3.0]
+    )
+    folder = write_folder(tmp_path / "two", objectives, trials_table(objectives, count=12, seed=5))
+    result = load_results(folder)
+    figure = plots.front_figure(result.trials, result.pareto, objectives)
+    panels = [axes for axes in figure.axes if axes.get_xlabel() == "item accuracy"]
+    assert len(panels) == 3  # validation, completed trials up close, test
+    for axes in panels:
+        assert axes.get_ylabel() == "size MAE (lower is better)"
+        assert axes.yaxis_inverted() and not axes.xaxis_inverted()
+    (front_line,) = [line for line in panels[1].get_lines() if line.get_label() == "front"]
+    corners = result.pareto.sort_values("val_item_accuracy")
+    # The staircase passes through every member in natural units: MAE rises with item accuracy.
+    path = set(zip(front_line.get_xdata(), front_line.get_ydata(), strict=True))
+    assert set(zip(corners["val_item_accuracy"], corners["val_size_mae"], strict=True)) <= path
+    assert corners["val_size_mae"].is_monotonic_increasing
+
+    written = report(folder, out=tmp_path / "report")
+    assert set(written.figures) == {"front", "curves", "hypervolume"}
+    assert "run reversed, so better is up and right" in written.index.read_text()
+
+
+def test_one_objective_under_a_constraint(tmp_path: Path) -> None:
+    objectives = Objectives.for_tasks(
+        [Task("item", classes="abcd"), Task("group", kind="binary")],
+        references=[0.25, 0.5],
+        constraints={"group": {"min": 0.6}},
+    )
+    trials = trials_table(objectives, count=12, seed=11)
+    # The best item accuracy of all, outside the constraint: it must not make the front.
+    trials.loc[0, ["status", "val_item_accuracy", "val_group_accuracy"]] = ["completed", 0.95, 0.55]
+    folder = write_folder(tmp_path / "one", objectives, trials)
+    result = load_results(folder)
+    feasible = trials[(trials["status"] == "completed") & (trials["val_group_accuracy"] >= 0.6)]
+    assert result.pareto["val_item_accuracy"].tolist() == [feasible["val_item_accuracy"].max()]
+
+    figure = plots.ranking_figure(result.trials, result.pareto, objectives)
+    axes = figure.axes[0]
+    outside = [c for c in axes.collections if c.get_label() == "completed, outside the constraints"]
+    infeasible = trials[(trials["status"] == "completed") & (trials["val_group_accuracy"] < 0.6)]
+    assert len(outside) == 1 and len(outside[0].get_offsets()) == len(infeasible)
+    assert outside[0].get_offsets()[:, 1].max() == pytest.approx(0.95)
+
+    written = report(folder, out=tmp_path / "report")
+    assert set(written.figures) == {"front", "curves", "hypervolume"}
+    assert imread(written.figures["front"])[..., :3].var() > 0
+    page = html.unescape(written.index.read_text())
+    assert "<dt>Constraints</dt><dd>group >= 0.6</dd>" in page
+    assert "group (binary; constraint: group >= 0.6; reference accuracy 0.5)" in page
+
+
+def test_the_trajectory_counts_only_completed_feasible_trials() -> None:
+    objectives = Objectives.for_tasks(
+        [
+            Task("item", classes="abcd"),
+            Task("group", kind="binary"),
+            Task("size", kind="regression"),
+        ],
+        references=[0.1, 0.5, 3.0],
+        objectives=["item", "size"],
+        constraints={"group": {"min": 0.7}},
+    )
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["infeasible", "kept", "stopped", "better"],
+            "status": ["completed", "completed", "stopped", "completed"],
+            "val_item_accuracy": [0.8, 0.5, 0.9, 0.6],
+            "val_group_accuracy": [0.6, 0.8, 0.9, 0.75],
+            "val_size_mae": [1.0, 2.0, 0.5, 1.5],
+        }
+    )
+    trajectory = hypervolume_trajectory(trials, {}, objectives)
+    # (0.5 - 0.1) * (3.0 - 2.0), then the rectangle of (0.6, 1.5) over the reference
+    assert trajectory["hypervolume"].tolist() == pytest.approx([0.0, 0.4, 0.4, 0.5 * 1.5])
+    assert trajectory["front_size"].tolist() == [0, 1, 1, 1]

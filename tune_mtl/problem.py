@@ -59,9 +59,14 @@ def first_config(space: SearchSpace) -> dict[str, Any]:
 
 
 def load_data(
-    given: str | Callable[[], Any], *, data_dir: Path | None, seed: int
+    given: str | Callable[[], Any] | Dataset, *, data_dir: Path | None, seed: int
 ) -> tuple[Dataset, UserCode]:
-    """Resolves and calls the loader; returns the data set, validation carved, and its code."""
+    """Resolves and calls the loader (or takes a `Dataset` as it is); returns the data set with
+    its validation split carved, and the loader."""
+    if isinstance(given, Dataset):
+        return given.with_validation(fraction=VAL_FRACTION, seed=seed), UserCode(
+            lambda: given, None
+        )
     code = resolve_function(given, flag="--data", builtins=LOADERS)
     if data_dir is not None:
         if given not in READS_FILES:
@@ -113,7 +118,7 @@ def _fit_weights(space: SearchSpace, objectives: Objectives) -> SearchSpace:
 def prepare_problem(
     space: SearchSpace,
     *,
-    data: str | Callable[[], Any],
+    data: str | Callable[[], Any] | Dataset,
     model: str | Callable[..., Any],
     data_dir: Path | None,
     seed: int,

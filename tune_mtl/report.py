@@ -1,8 +1,10 @@
 """`tune-mtl report`: one HTML page and its PNGs for a finished search, readable without a network.
 
 The page (``report/index.html`` in the search's folder) shows the front, every trial's validation
-curves, the hypervolume as trials finished, hyperparameter importance per task and a table of the
-front's members. Images are PNG files beside the page, or embedded in it with ``embed_images``.
+curves, the hypervolume as trials finished, hyperparameter importance per objective and a table of
+the front's members. Two objectives get the front as a plane; three or more a scatter matrix of
+every pair and parallel coordinates of the front's members. Images are PNG files beside the page,
+or embedded in it with ``embed_images``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import pandas as pd
 
 from tune_mtl import plots
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.pareto import hypervolume_2d, pareto_mask
-from tune_mtl.results import TEST_OBJECTIVES, VAL_OBJECTIVES, SearchResult, load_results
+from tune_mtl.objectives import Objectives
+from tune_mtl.pareto import hypervolume, pareto_mask
+from tune_mtl.results import SearchResult, load_results
+from tune_mtl.tasks import Task
 from tune_mtl.trial_files import count_parameters, epoch_histories, latest_checkpoint
+from tune_mtl.weights import SIMPLEX_PREFIX
 
 __all__ = ["Report", "report", "hypervolume_trajectory", "front_members"]
 
@@ -39,30 +44,35 @@ class Report:
 
 
 def hypervolume_trajectory(
-    trials: pd.DataFrame, histories: Mapping[str, pd.DataFrame], reference: tuple[float, float]
+    trials: pd.DataFrame, histories: Mapping[str, pd.DataFrame], objectives: Objectives
 ) -> pd.DataFrame:
     """Validation hypervolume and front size of the completed trials after each finished trial.
 
     Trials are taken in the order of their last report (``timestamp`` in ``result.json``); one
-    that never reported counts last. Only completed trials enter the front, as in the search.
+    that never reported counts last. Only completed, feasible trials enter the front, as in the
+    search; the reference point is the constant predictors' (`Objectives.reference_point`).
     """
     finished_at = [
         history["timestamp"].iloc[-1] if "timestamp" in history and len(history) else np.inf
         for history in (histories.get(t, pd.DataFrame()) for t in trials["trial_id"])
     ]
     ordered = trials.assign(_finished_at=finished_at).sort_values("_finished_at", kind="stable")
-    points: list[tuple[float, float]] = []
+    values = objectives.maximised(ordered)
+    eligible = (
+        (ordered["status"] == "completed").to_numpy()
+        & objectives.feasible(ordered)
+        & ~np.isnan(values).any(axis=1)
+    )
     rows = []
-    for count, trial in enumerate(ordered.itertuples(index=False), start=1):
-        accuracies = tuple(float(getattr(trial, column)) for column in VAL_OBJECTIVES)
-        if trial.status == "completed" and not np.isnan(accuracies).any():
-            points.append(accuracies)  # type: ignore[arg-type]
+    for count, trial_id in enumerate(ordered["trial_id"], start=1):
+        points = values[:count][eligible[:count]]
+        empty = len(points) == 0
         rows.append(
             {
                 "finished": count,
-                "trial_id": trial.trial_id,
-                "hypervolume": hypervolume_2d(points, reference) if points else 0.0,
-                "front_size": int(pareto_mask(points).sum()) if points else 0,
+                "trial_id": trial_id,
+                "hypervolume": 0.0 if empty else hypervolume(points, objectives.reference_point),
+                "front_size": 0 if empty else int(pareto_mask(points).sum()),
             }
         )
     return pd.DataFrame(rows, columns=["finished", "trial_id", "hypervolume", "front_size"])
@@ -76,16 +86,20 @@ def _parameter_count(experiment: Path, trial_id: str) -> float:
 
 
 def front_members(result: SearchResult) -> pd.DataFrame:
-    """The front's table: knee, trial, configuration, accuracies, epochs, parameters, seconds."""
-    tasks = [task["name"] for task in result.summary["tasks"]]
-    params = [p for p in result.summary["params"] if p in result.pareto.columns]
-    table = pd.DataFrame({"knee": np.where(result.pareto["knee"], "*", "")})
+    """The front's table: knee, trial, configuration, each task's metrics, epochs, parameters,
+    seconds. A trial without its checkpoint (a folder copied without them) has no parameter count.
+    """
+    params = [p for p in result.summary.params if p in result.pareto.columns]
+    table = pd.DataFrame({"knee": np.where(result.pareto["knee"].astype(bool), "*", "")})
     table["trial"] = result.pareto["trial_id"]
     for param in params:
         table[param] = result.pareto[param]
-    for split, columns in (("val", VAL_OBJECTIVES), ("test", TEST_OBJECTIVES)):
-        for task, column in zip(tasks, columns, strict=True):
-            table[f"{split} {task}"] = result.pareto[column] if column in result.pareto else np.nan
+    for split in ("val", "test"):
+        for task in result.objectives.tasks:
+            column = task.column(split)
+            table[f"{split} {task.label}"] = (
+                result.pareto[column] if column in result.pareto else np.nan
+            )
     table["epochs"] = result.pareto["epochs"]
     table["parameters"] = [
         _parameter_count(result.path, trial_id) for trial_id in result.pareto["trial_id"]
@@ -144,31 +158,120 @@ dt { font-weight: 600; } dd { margin: 0; } code { background: #f3f3f3; padding: 
 """
 
 
+def _task_html(task: Task, reference: float, objectives: Objectives) -> str:
+    if task.kind == "classification":
+        kind = f"classification, {len(task.classes)} classes"
+    elif task.kind == "binary":
+        kind = "binary"
+    else:
+        kind = f"regression, {task.loss} loss"
+    constraint = next((c for c in objectives.constraints if c.task == task.name), None)
+    role = f"constraint: {constraint.describe()}" if constraint else "objective"
+    if task.direction == "min":
+        role += ", lower is better"
+    metric = "accuracy" if task.is_classifier else "MAE"
+    return f"{task.name} ({kind}; {role}; reference {metric} {reference:.4g})"
+
+
 def _overview_html(result: SearchResult, experiment_arg: str) -> str:
     summary = result.summary
-    tasks = summary["tasks"]
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary["status_counts"].items()))
-    reference = ", ".join(f"{t['name']} {t['chance_accuracy']:.3g}" for t in tasks)
-    minutes = summary.get("wall_seconds", np.nan) / 60
+    objectives = result.objectives
+    options = summary.options
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.status_counts.items()))
+    tasks = "; ".join(
+        _task_html(task, reference, objectives)
+        for task, reference in zip(objectives.tasks, objectives.references, strict=True)
+    )
     items = {
-        "Data set": f"{summary['dataset']}; tasks "
-        + " and ".join(f"{t['name']} ({len(t['classes'])} classes)" for t in tasks),
-        "Model": summary.get("model", ""),
+        "Data set": str(summary.data),
+        "Tasks": tasks,
+        "Objectives": ", ".join(task.label for task in objectives.objective_tasks),
+        "Constraints": ", ".join(c.describe() for c in objectives.constraints) or "none",
+        "Model": str(summary.model),
         "Trials": f"{len(result.trials)} ({counts})",
-        "Budget": f"up to {summary['max_epochs']} epochs a trial, batch {summary['batch_size']}",
-        "Sampler, scheduler": f"{summary['sampler']}, {summary['scheduler']}",
-        "Search time": f"{minutes:.1f} min",
-        "Front": f"{summary['front_size']} trials; knee {summary.get('knee_trial_id')}",
-        "Hypervolume": f"validation {summary['hypervolume_val']:.4f}, test "
-        f"{summary['hypervolume_test']:.4f} (reference: chance accuracy, {reference})",
-        "Versions": ", ".join(f"{k} {v}" for k, v in summary.get("versions", {}).items()),
+        "Budget": f"up to {options.get('max_epochs', '?')} epochs a trial, "
+        f"batch {options.get('batch_size', '?')}",
+        "Sampler, scheduler": f"{options.get('sampler', '?')}, {options.get('scheduler', '?')}",
+        "Search time": f"{summary.wall_seconds / 60:.1f} min",
+        "Front": f"{summary.front_size} trials; knee {summary.knee_trial_id}",
+        "Hypervolume": f"validation {summary.hypervolume_val:.4f}, test "
+        f"{summary.hypervolume_test:.4f}, above the reference of every objective",
+        "Versions": ", ".join(f"{k} {v}" for k, v in summary.versions.items()),
     }
     rows = "".join(
         f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in items.items()
     )
     command = f"tune-mtl export {experiment_arg} --knee --out model.keras"
     return (
-        f"<dl>{rows}</dl><p>Take the knee model away with <code>{html.escape(command)}</code>.</p>"
+        f"<dl>{rows}</dl><p>A task's reference is what a constant predictor scores on "
+        "validation: the accuracy of always answering the most frequent training class, or the "
+        "mean absolute error of always answering the training median. Take the knee model away "
+        f"with <code>{html.escape(command)}</code>.</p>"
+    )
+
+
+def _front_figures(result: SearchResult, directory: Path) -> dict[str, Path]:
+    """The front's figures: a ranking for one objective, the plane for two, else a scatter
+    matrix of every pair and parallel coordinates of the members."""
+    objectives = result.objectives
+    trials, pareto = result.trials, result.pareto
+    count = len(objectives.objectives)
+    if count == 1:
+        figure = plots.ranking_figure(trials, pareto, objectives)
+        return {"front": plots.save_png(figure, directory / "front.png")}
+    if count == 2:
+        figure = plots.front_figure(trials, pareto, objectives)
+        return {"front": plots.save_png(figure, directory / "front.png")}
+    return {
+        "scatter_matrix": plots.save_png(
+            plots.scatter_matrix_figure(trials, pareto, objectives),
+            directory / "scatter_matrix.png",
+        ),
+        "parallel": plots.save_png(
+            plots.parallel_figure(pareto, objectives), directory / "parallel_coordinates.png"
+        ),
+    }
+
+
+def _front_html(objectives: Objectives, image: Any) -> str:
+    tasks = objectives.objective_tasks
+    first = objectives.task_names[0]
+    knee = (
+        "the star is the knee, the member nearest the ideal point once each objective is scaled "
+        "from its constant predictor (0) to the front's best (1)"
+    )
+    reversed_axes = (
+        " Axes of metrics where lower is better run reversed, so better is up and right."
+        if any(task.direction == "min" for task in tasks)
+        else ""
+    )
+    feasible = " and within the constraints" if objectives.constraints else ""
+    if len(tasks) == 1:
+        return image("front", f"every completed trial's validation {tasks[0].label}") + (
+            f"<p>Completed trials ranked by validation {html.escape(tasks[0].label)}; the front "
+            f"is the best trial{feasible}. Its test value is the open diamond; the dashed line "
+            "is the constant predictor.</p>"
+        )
+    if len(tasks) == 2:
+        return image("front", "the Pareto front of both objectives, validation and test") + (
+            f"<p>Each point is a trial: {html.escape(tasks[0].label)} against "
+            f"{html.escape(tasks[1].label)}. Front members (completed trials{feasible} that no "
+            "other such trial beats on both validation objectives) are coloured by the loss "
+            f"weight of {html.escape(first)} and joined by the front's staircase; {knee}. Only "
+            f"front members were evaluated on the test split.{reversed_axes}</p>"
+        )
+    return (
+        image("scatter_matrix", "every pair of objectives on validation")
+        + f"<p>Every pair of the {len(tasks)} objectives on validation. Front members (completed "
+        f"trials{feasible} that no other such trial beats on every objective) are coloured by "
+        f"the loss weight of {html.escape(first)}, other completed trials grey; {knee}. A member "
+        "can look beaten in one panel: it is on the front for the objectives that panel does "
+        f"not show.{reversed_axes}</p>"
+        + image("parallel", "the front's members across every objective")
+        + "<p>Parallel coordinates of the front: one vertical axis per objective, from the "
+        "constant predictor's validation value (0, written below) to the front's best (1, "
+        "written above); one line per member, the knee in bold. Lines that cross are the "
+        "trade-offs between tasks.</p>"
     )
 
 
@@ -182,36 +285,30 @@ def report(
         out: where to write; ``EXPERIMENT/report`` by default.
         embed_images: put the PNGs inside the page as well, so the page alone is the report.
     """
-    from tune_mtl.importance import load_study, param_importances
+    from tune_mtl.importance import search_importances
 
     result = load_results(experiment)
     directory = Path(out) if out is not None else result.path / REPORT_DIR
     directory.mkdir(parents=True, exist_ok=True)
     summary = result.summary
-    task_names: tuple[str, str] = tuple(t["name"] for t in summary["tasks"])  # type: ignore[assignment]
-    reference = tuple(summary["hypervolume_reference"])
+    objectives = result.objectives
     histories = epoch_histories(result.path, result.trials["trial_id"])
 
-    figures: dict[str, Path] = {}
+    figures = _front_figures(result, directory)
     notes: dict[str, str] = {}
-    figures["front"] = plots.save_png(
-        plots.front_figure(result.trials, result.pareto, task_names=task_names),
-        directory / "front.png",
-    )
     figures["curves"] = plots.save_png(
-        plots.curves_figure(histories, result.trials, task_names=task_names),
-        directory / "curves.png",
+        plots.curves_figure(histories, result.trials, objectives), directory / "curves.png"
     )
-    trajectory = hypervolume_trajectory(result.trials, histories, reference)  # type: ignore[arg-type]
+    trajectory = hypervolume_trajectory(result.trials, histories, objectives)
     figures["hypervolume"] = plots.save_png(
         plots.hypervolume_figure(trajectory), directory / "hypervolume.png"
     )
-    importances = param_importances(load_study(result.path, summary["name"]))
-    if importances.per_task is None:
+    importances = search_importances(result.path, summary.name)
+    if importances.per_objective is None:
         notes["importance"] = importances.message or "No importance could be computed."
     else:
         figures["importance"] = plots.save_png(
-            plots.importance_figure(importances.per_task, task_names=task_names),
+            plots.importance_figure(importances.per_objective, tasks=objectives.objective_tasks),
             directory / "importance.png",
         )
 
@@ -219,16 +316,24 @@ def report(
         return _image_html(figures[name], alt, embed=embed_images)
 
     if "importance" in figures:
-        importance_html = image("importance", "hyperparameter importance per task") + (
+        simplex = (
+            f" Parameters <code>{SIMPLEX_PREFIX}&lt;task&gt;</code> are the draws the loss "
+            "weights are made of."
+            if any(name.startswith(SIMPLEX_PREFIX) for name in importances.varied_params)
+            else ""
+        )
+        importance_html = image("importance", "hyperparameter importance per objective") + (
             f"<p>Optuna's PED-ANOVA over the {importances.completed_trials} completed trials: "
-            f"how much each hyperparameter sets the best {importances.top_trials} trials of a "
-            "task apart from the others. Trials stopped early do not count.</p>"
+            f"how much each hyperparameter sets the best {importances.top_trials} trials of an "
+            f"objective apart from the others. Trials stopped early do not count.{simplex}</p>"
         )
     else:
         importance_html = f'<p class="note">{html.escape(notes["importance"])}</p>'
     front = front_members(result)
     all_trials = result.trials.drop(columns=["node_ip"], errors="ignore")
-    name = html.escape(str(summary.get("name", result.path.name)))
+    name = html.escape(summary.name or result.path.name)
+    volume = "area" if len(objectives.objectives) == 2 else "volume"
+    feasible = " feasible" if objectives.constraints else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -237,24 +342,22 @@ def report(
 <h1>Search {name}</h1>
 {_overview_html(result, str(experiment))}
 <h2>Pareto front</h2>
-{image("front", "the Pareto front of both tasks, validation and test")}
-<p>Each point is a trial: {html.escape(task_names[0])} accuracy against
-{html.escape(task_names[1])} accuracy. Front members (completed trials that no other completed
-trial beats on both validation accuracies) are coloured by gamma and joined by the front's
-staircase; the star is the knee, the member nearest the ideal point once each accuracy is scaled
-from chance (0) to the front's best (1). Only front members were evaluated on the test split.</p>
+{_front_html(objectives, image)}
 <h2>Front members</h2>
 {_table_html(front, highlight=front["knee"] == "*")}
-<p>Accuracies are those of each trial's last epoch, whose checkpoint <code>tune-mtl export</code>
-copies out. Parameters: weights of the saved model. Seconds: the trial's training time.</p>
-<h2>Validation accuracy by epoch</h2>
-{image("curves", "validation accuracy of each task against epoch, every trial")}
-<p>One line per trial, coloured by gamma. A line that ends early is a trial the scheduler
-stopped.</p>
+<p>Metrics are those of each trial's last epoch, whose checkpoint <code>tune-mtl export</code>
+copies out. Parameters: weights of the saved model (empty when the trial's checkpoint is not in
+the folder). Seconds: the trial's training time.</p>
+<h2>Validation metrics by epoch</h2>
+{image("curves", "validation metric of each task against epoch, every trial")}
+<p>One panel per task, one line per trial, coloured by the loss weight of
+{html.escape(objectives.task_names[0])}; the dashed line is the constant predictor. A line that
+ends early is a trial the scheduler stopped.</p>
 <h2>Hypervolume as trials finished</h2>
 {image("hypervolume", "validation hypervolume and front size against finished trials")}
-<p>Area dominated by the validation front of the completed trials so far, above chance accuracy
-on both tasks; a flat end means more trials stopped paying off.</p>
+<p>The {volume} dominated by the validation front of the completed{feasible} trials so far,
+above the constant predictor of every objective (metrics where lower is better enter negated);
+a flat end means more trials stopped paying off.</p>
 <h2>Hyperparameter importance</h2>
 {importance_html}
 <h2>All trials</h2>

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from tune_mtl.cluster import Storage, check_storage_shared, connect, resolve_storage
+from tune_mtl.data import Dataset
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.options import SEARCH_FILE, SearchOptions, check_run_settings, resolve
 from tune_mtl.outcome import finish
@@ -38,7 +40,7 @@ __all__ = ["search", "resume"]
 def search(
     *,
     trials: int | None = None,
-    data: str | Callable[[], Any] | None = None,
+    data: str | Callable[[], Any] | Dataset | None = None,
     model: str | Callable[..., Any] | None = None,
     space: str | Path | None = None,
     max_epochs: int | None = None,
@@ -72,8 +74,8 @@ def search(
 
     Args:
         data: the data: a built-in name (``fashion_mnist``, ``cifar10``, ``synthetic``), a loader
-            named ``module:function`` or ``path/to/file.py:function``, or the loader itself; a
-            loader takes no arguments and returns a `tune_mtl.Dataset`.
+            named ``module:function`` or ``path/to/file.py:function``, the loader itself, or a
+            `tune_mtl.Dataset`; a loader takes no arguments and returns a `Dataset`.
         model: the model builder: ``small``, ``seed``, an import string as for ``data``, or the
             function ``build(hp, tasks)`` itself, returning an uncompiled `keras.Model` with one
             output per task, named after it.
@@ -142,12 +144,16 @@ def search(
     return _run(options, storage, problem, echo=echo, new=display)
 
 
-def _reference(given: str | Callable[..., Any]) -> str | None:
+def _reference(given: str | Callable[..., Any] | Dataset) -> str | None:
+    if isinstance(given, Dataset):
+        return None
     return given if isinstance(given, str) else reference_of(given)
 
 
-def _label(given: str | Callable[..., Any]) -> str:
+def _label(given: str | Callable[..., Any] | Dataset) -> str:
     """A search's default name starts with its data: a built-in name, a module or a function."""
+    if isinstance(given, Dataset):
+        return given.name
     if not isinstance(given, str):
         return str(getattr(given, "__name__", "data")).strip("<>")
     target = given.rpartition(":")[0] or given
@@ -158,7 +164,7 @@ def resume(
     path: str | Path,
     *,
     address: str | None = None,
-    data: str | Callable[[], Any] | None = None,
+    data: str | Callable[[], Any] | Dataset | None = None,
     model: str | Callable[..., Any] | None = None,
     echo: Callable[[str], Any] = print,
 ) -> SearchResult:
@@ -199,7 +205,7 @@ def resume(
 
 def _load(
     space_file: SearchSpace,
-    data: str | Callable[[], Any],
+    data: str | Callable[[], Any] | Dataset,
     model: str | Callable[..., Any],
     data_dir: str | Path | None,
     *,
@@ -252,8 +258,7 @@ def _run(
 ) -> SearchResult:
     """Runs a new search (``new`` holds its display settings) or resumes one (``new`` is None)."""
     started = time.perf_counter()
-    experiment_dir = options.results / options.name
-    # Imported here so that bad input is reported before TensorFlow starts.
+    # Imported here: importing tune_mtl.search should not load TensorFlow.
     from tune_mtl.trainable import TrialData, TrialSettings, train_trial
 
     settings = TrialSettings(
@@ -274,11 +279,52 @@ def _run(
         tune.with_parameters(train_trial, data=trial_data, settings=settings),
         {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
     )
+    with _tune_environment():
+        tuner = _tuner(options, storage, problem, trainable, echo=echo, new=new)
+        fit_started = time.perf_counter()
+        tuner.fit()
+    # Ray starts the budget's clock after fit() starts, so a budget that ran out took this long.
+    # A resumed search gets its whole budget again: Ray does not save the clock.
+    budget_spent = (
+        options.time_budget_s is not None
+        and time.perf_counter() - fit_started >= options.time_budget_s
+    )
+    return finish(options, storage, problem, started=started, budget_spent=budget_spent, echo=echo)
+
+
+@contextlib.contextmanager
+def _tune_environment() -> Iterator[None]:
+    """Ray Tune's settings for this search, read from the environment; restored afterwards."""
     # Ray's own TensorBoard logger would add a second, partial copy of every trial's curves.
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
-    # Save the experiment state every few seconds (Ray's default waits 10 s or more), so that
-    # a killed driver loses at most the trials of the last seconds; they run again on resume.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+    # Saving the experiment state every few seconds (Ray's default waits 10 s or more) means a
+    # killed driver loses at most the trials of the last seconds; they run again on resume.
+    wanted = {
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+        "TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "2"),
+    }
+    before = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _tuner(
+    options: SearchOptions,
+    storage: Storage,
+    problem: Problem,
+    trainable: Any,
+    *,
+    echo: Callable[[str], Any],
+    new: dict[str, bool] | None,
+) -> tune.Tuner:
+    """A new Tuner (``new`` holds the display settings), or the restored one of a resumed search."""
+    experiment_dir = options.results / options.name
     experiment_path = storage.experiment_path(options.name)
     if new is None:
         if not tune.Tuner.can_restore(experiment_path, storage_filesystem=storage.filesystem):
@@ -287,30 +333,21 @@ def _run(
                 "search stopped before it began; start it again with `tune-mtl search`."
             )
         echo(f"Resuming {experiment_dir}: {options.trials} trials in all")
-        tuner = tune.Tuner.restore(
+        return tune.Tuner.restore(
             experiment_path,
             trainable=trainable,
             resume_errored=True,
             storage_filesystem=storage.filesystem,
         )
-    else:
-        tuner = _new_tuner(options, storage, problem, trainable, echo=echo, **new)
-        budget = options.time_budget_s
-        budget_text = f", time budget {budget:g} s" if budget is not None else ""
-        echo(
-            f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
-            f"sampler {options.sampler}, scheduler {options.scheduler}{budget_text}; "
-            f"results in {experiment_dir}"
-        )
-    fit_started = time.perf_counter()
-    tuner.fit()
-    # Ray starts the budget's clock after fit() starts, so a budget that ran out took this long.
-    # A resumed search gets its whole budget again: Ray does not save the clock.
-    budget_spent = (
-        options.time_budget_s is not None
-        and time.perf_counter() - fit_started >= options.time_budget_s
+    tuner = _new_tuner(options, storage, problem, trainable, echo=echo, **new)
+    budget = options.time_budget_s
+    budget_text = f", time budget {budget:g} s" if budget is not None else ""
+    echo(
+        f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
+        f"sampler {options.sampler}, scheduler {options.scheduler}{budget_text}; "
+        f"results in {experiment_dir}"
     )
-    return finish(options, storage, problem, started=started, budget_spent=budget_spent, echo=echo)
+    return tuner
 
 
 def _new_tuner(

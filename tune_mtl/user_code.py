@@ -109,8 +109,9 @@ def resolve_function(
     """
     if callable(given):
         module = sys.modules.get(getattr(given, "__module__", "") or "")
-        ship = _module_ship(module) if module is not None and module.__name__ != "__main__" else ()
-        return UserCode(given, reference_of(given), ship)
+        if module is None or module.__name__ == "__main__":
+            return UserCode(given, None)  # pickled by value: nothing to ship
+        return UserCode(given, reference_of(given), _module_ship(module))
     if not isinstance(given, str):
         raise TuneMtlError(f"{flag} must be a name or a function, but got {type(given).__name__}.")
     if given in builtins:
@@ -121,12 +122,11 @@ def resolve_function(
             "`module:function` / `path/to/file.py:function`; name the function after a colon."
         )
     target, _, attribute = given.rpartition(":")
-    ship: tuple[str, ...]
     if target.endswith(".py"):
         path = Path(target).expanduser().resolve()
         module = _load_file(path, flag=flag)
         reference = f"{path}:{attribute}"
-        ship = (str(path),)
+        ship: tuple[str, ...] = (str(path),)
     else:
         try:
             module = importlib.import_module(target)
