@@ -17,7 +17,7 @@ from tune_mtl.importance import (
     param_importances,
     search_importances,
 )
-from tune_mtl.searcher import STUDY_FILE
+from tune_mtl.results import STUDY_FILE
 from tune_mtl.tasks import Task
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -10,7 +10,8 @@ from optuna.trial import TrialState
 
 from tune_mtl.data import synthetic
 from tune_mtl.objectives import Objectives
-from tune_mtl.searcher import STUDY_FILE, make_searcher
+from tune_mtl.results import STUDY_FILE
+from tune_mtl.searcher import make_searcher
 from tune_mtl.space import load_space
 from tune_mtl.tasks import Task
 

@@ -23,18 +23,17 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.results import STUDY_FILE
 
 __all__ = [
     "Importances",
     "param_importances",
     "search_importances",
     "load_study",
-    "STUDY_FILE",
     "TOP_TRIALS",
     "TARGET_QUANTILE",
 ]
 
-STUDY_FILE = "optuna.journal"  # as `tune_mtl.searcher` writes it
 # The "best" trials are the top 10%, and at least 5 of them (Optuna's advice for PED-ANOVA), which
 # must be at most half of the completed trials, else the best are not set apart from anything.
 TARGET_QUANTILE = 0.1

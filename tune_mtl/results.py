@@ -39,6 +39,7 @@ __all__ = [
 TRIALS_FILE = "trials.csv"
 PARETO_FILE = "pareto.csv"
 SUMMARY_FILE = "summary.json"
+STUDY_FILE = "optuna.journal"  # the Optuna study, beside the tables
 # A trial ends completed (trained all its epochs), stopped (early, by the scheduler or the time
 # budget) or failed; only completed trials enter the front.
 FINISHED = ("completed", "stopped", "failed")

@@ -18,13 +18,12 @@ from ray.tune.search.optuna import OptunaSearch
 
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
-from tune_mtl.results import trial_status
+from tune_mtl.results import STUDY_FILE, trial_status
 from tune_mtl.space import SearchSpace
 from tune_mtl.weights import SIMPLEX_LOW, simplex_params
 
 __all__ = ["SAMPLERS", "make_searcher"]
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
-STUDY_FILE = "optuna.journal"
 
 
 def _distribution(spec: Any) -> optuna.distributions.BaseDistribution:
