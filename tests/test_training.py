@@ -86,3 +86,13 @@ def test_nan_loss_fails_the_trial(data) -> None:
     with pytest.raises(TrialDivergedError, match="lower the learning rate"):
         for epoch in range(5):
             train_epoch(model, data.train, data.val, epoch=epoch, batch_size=32)
+
+
+def test_the_autouse_fixture_seeds_what_builds_the_weights(data) -> None:
+    """A model built at the start of a test has the weights of one built right after seeding: the
+    autouse fixture seeded the backend, whatever earlier tests drew."""
+    first = fresh_model(data).get_weights()
+    keras.utils.set_random_seed(0)  # what the fixture does before every test
+    second = fresh_model(data).get_weights()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
