@@ -99,7 +99,9 @@ def test_a_users_own_parameters_and_the_search_keys(tmp_path: Path) -> None:
                         "constraints: {group: {min: 0.9}}\nparams:\n"
                         "  activation: {type: choice, values: [relu, gelu]}\n  units: 32\n")
     )  # fmt: skip
-    assert space.settings == {"data": "models.py:load", "model": "models.py:build"}
+    # Files named in a space file are found beside it, wherever the search runs from.
+    assert space.settings == {"data": f"{tmp_path / 'models.py'}:load",
+                              "model": f"{tmp_path / 'models.py'}:build"}  # fmt: skip
     assert space.simplex and space.objectives == ("item", "size")
     assert space.constraints == {"group": {"min": 0.9}}
     assert space.params["activation"].values == ("relu", "gelu")

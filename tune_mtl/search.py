@@ -155,7 +155,10 @@ def _label(given: str | Callable[..., Any] | Dataset) -> str:
     if isinstance(given, Dataset):
         return given.name
     if not isinstance(given, str):
-        return str(getattr(given, "__name__", "data")).strip("<>")
+        reference = reference_of(given)
+        if reference is None:
+            return str(getattr(given, "__name__", "data")).strip("<>")
+        given = reference
     target = given.rpartition(":")[0] or given
     return Path(target).stem if target.endswith(".py") else target.rpartition(".")[2]
 

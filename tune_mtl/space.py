@@ -195,6 +195,11 @@ class _Checker:
             raise self.fail(key, value, "it must be a whole number >= 1")
         if wanted is str and not isinstance(value, str):
             raise self.fail(key, value, "it must be a string")
+        if key in ("data", "model") and ".py:" in value:
+            # A file named in a space file is found beside the space file, wherever one runs.
+            file, _, function = value.rpartition(":")
+            if not Path(file).expanduser().is_absolute():
+                return f"{(self.path.parent / file).resolve()}:{function}"
         return value
 
 
