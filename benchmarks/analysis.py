@@ -1,9 +1,15 @@
 """From the raw runs to the benchmark's numbers: hypervolume over time, time to 95%, throughput,
 overhead and memory ratios, and the issue's targets. Pure numpy over the JSON records.
 
-A run (one arm, one seed) is a dict with ``budget_s``, ``chance`` (the reference point),
-``trials`` (each with ``status``, ``end_s``, ``val`` and ``test`` accuracies) and ``samples``
-(``[t, tree CPU s, machine busy s, PSS MiB or None]``).
+A run (one arm, one seed) is a dict with ``budget_s``, ``objectives`` (`Objectives.to_dict`: the
+tasks with their metric, direction and reference value), ``trials`` (each with ``status``,
+``end_s``, and ``val`` and ``test`` metrics in the order of the tasks) and ``samples`` (``[t, tree
+CPU s, machine busy s, PSS MiB or None]``).
+
+The hypervolume's reference point is each task's constant predictor (`Dataset.references`), not
+chance accuracy. Runs recorded before tune-mtl had named tasks hold ``chance`` instead of
+``objectives``: two accuracies with chance accuracy as the reference point; they are read as
+they were measured, so `--from-json` writes their page again unchanged.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from tune_mtl.pareto import hypervolume_2d, pareto_mask
+from tune_mtl.objectives import Objectives
+from tune_mtl.pareto import hypervolume, pareto_mask
 
 __all__ = [
     "hypervolume_at",
+    "reference_point",
+    "is_legacy",
     "hypervolume_curve",
     "cpu_at",
     "time_to_reach",
@@ -43,18 +52,47 @@ def _completed_by(run: dict[str, Any], t: float) -> list[dict[str, Any]]:
     ]
 
 
+def is_legacy(run: dict[str, Any]) -> bool:
+    """Whether the run was recorded before named tasks: chance accuracy as its reference point."""
+    return "objectives" not in run
+
+
+def _objective_space(run: dict[str, Any]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Which of a trial's values are objectives, their signs (-1 for a minimised metric), and
+    the reference point in maximised values."""
+    if is_legacy(run):
+        chance = np.asarray(run["chance"], dtype=float)
+        return list(range(len(chance))), np.ones(len(chance)), chance
+    objectives = Objectives.from_dict(run["objectives"])
+    index = [objectives.task_names.index(name) for name in objectives.objectives]
+    return index, objectives.signs, objectives.reference_point
+
+
+def reference_point(run: dict[str, Any]) -> dict[str, float]:
+    """The run's hypervolume reference point by objective (``item accuracy``, ``size MAE``), as
+    the metric reads (a mean absolute error positive)."""
+    if is_legacy(run):
+        return {
+            f"{name} accuracy": float(c)
+            for name, c in zip(run["tasks"], run["chance"], strict=True)
+        }
+    objectives = Objectives.from_dict(run["objectives"])
+    return {task.label: objectives.reference(task.name) for task in objectives.objective_tasks}
+
+
 def hypervolume_at(run: dict[str, Any], t: float) -> float:
     """Test hypervolume of the validation front of the trials completed by ``t``.
 
-    The front is chosen on validation accuracies, as a search chooses it; its members' test
-    accuracies make the hypervolume, with chance accuracy per task as the reference point.
+    The front is chosen on validation metrics, as a search chooses it; its members' test metrics
+    make the hypervolume above each task's constant predictor (minimised metrics negated).
     """
     done = _completed_by(run, min(t, run["budget_s"]))
     if not done:
         return 0.0
-    on_front = pareto_mask(np.array([trial["val"] for trial in done], dtype=float))
-    test = np.array([trial["test"] for trial in done], dtype=float)[on_front]
-    return hypervolume_2d(test, run["chance"])
+    index, signs, reference = _objective_space(run)
+    val = np.array([trial["val"] for trial in done], dtype=float)[:, index] * signs
+    test = np.array([trial["test"] for trial in done], dtype=float)[:, index] * signs
+    return hypervolume(test[pareto_mask(val)], reference)
 
 
 def hypervolume_curve(run: dict[str, Any]) -> list[tuple[float, float]]:

@@ -1,13 +1,15 @@
 """Models trained one after another in a plain Keras loop: no Ray, no Optuna, no checkpoints.
 
 Arm (e), the article's method, and the bare loop that measures tune-mtl's orchestration overhead
-both use it. It builds and trains with tune-mtl's own Keras pieces (`tune_mtl.model`,
-`tune_mtl.model_config`, `tune_mtl.training.train_epoch`), so an epoch is the same seeded draw
-of examples as in a search trial and the two differ only in what runs around the model.
+both use it. It builds and trains with tune-mtl's own Keras pieces (the built-in builders of
+`tune_mtl.model`, compiled by `tune_mtl.building.build_model` as a trial's are, and
+`tune_mtl.training.train_epoch`), so an epoch is the same seeded draw of examples as in a search
+trial and the two differ only in what runs around the model.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -15,10 +17,10 @@ from typing import Any
 
 import keras
 
+from tune_mtl.building import build_model
 from tune_mtl.data import Dataset
-from tune_mtl.model import build_model
-from tune_mtl.model_config import model_config
-from tune_mtl.training import evaluate_accuracies, train_epoch
+from tune_mtl.model import BUILDERS
+from tune_mtl.training import evaluate, train_epoch
 
 __all__ = [
     "ARTICLE_GAMMAS",
@@ -34,7 +36,8 @@ ARTICLE_GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """What every model of the loop shares, as in a search's `TrialSettings`."""
+    """What every model of the loop shares, as in a search's `TrialSettings`; ``model`` is a
+    built-in builder's name (`tune_mtl.model.BUILDERS`)."""
 
     model: str
     max_epochs: int
@@ -44,7 +47,8 @@ class LoopSettings:
 
 @dataclass
 class TrainedModel:
-    """One model of the loop; ``end_s`` is when its last epoch ended, on the caller's clock."""
+    """One model of the loop; ``end_s`` is when its last epoch ended, on the caller's clock, and
+    ``val`` holds each task's validation metric, in the data set's task order."""
 
     name: str
     config: dict[str, Any]
@@ -52,7 +56,7 @@ class TrainedModel:
     epochs: int
     end_s: float
     slot_s: float  # from the previous model's end (or the loop's start) to this one's
-    val: tuple[float, float]
+    val: tuple[float, ...]
     model: keras.Model | None
 
     @property
@@ -87,6 +91,12 @@ def train_one_after_another(
     the model then in training is kept as stopped (``model`` None, never in a front). Times are
     seconds after ``t0``.
     """
+    if isinstance(data.train.inputs, dict) or data.val is None:
+        raise ValueError(
+            f"the loop trains the built-in {settings.model!r} model on one image input with a "
+            f"validation split; load {data.name!r} with tune_mtl.data.load_dataset."
+        )
+    build = functools.partial(BUILDERS[settings.model], input_shape=data.train.inputs.shape[1:])
     done: list[TrainedModel] = []
     previous_end = time.monotonic()
     for name, params, seed in jobs:
@@ -94,11 +104,7 @@ def train_one_after_another(
             break
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
-        model = build_model(
-            model_config(settings.model, params),
-            input_shape=data.input_shape,
-            num_classes=(data.tasks[0].num_classes, data.tasks[1].num_classes),
-        )
+        model = build_model(build, params, data.tasks, sample=data.train.head(2))
         metrics: dict[str, float] = {}
         epochs = 0
         for epoch in range(settings.max_epochs):
@@ -123,10 +129,7 @@ def train_one_after_another(
                 epochs=epochs,
                 end_s=end - t0,
                 slot_s=end - previous_end,
-                val=(
-                    metrics.get("val_task1_accuracy", 0.0),
-                    metrics.get("val_task2_accuracy", 0.0),
-                ),
+                val=tuple(metrics[task.column("val")] for task in data.tasks),
                 model=model if epochs == settings.max_epochs else None,
             )
         )
@@ -134,8 +137,14 @@ def train_one_after_another(
     return done
 
 
-def evaluate_on_test(models: list[TrainedModel], data: Dataset) -> list[tuple[float, float] | None]:
-    """Each completed model's accuracies on the test split; None for stopped ones."""
-    return [
-        evaluate_accuracies(m.model, data.test) if m.model is not None else None for m in models
-    ]
+def evaluate_on_test(models: list[TrainedModel], data: Dataset) -> list[tuple[float, ...] | None]:
+    """Each completed model's test metric per task, in the data set's task order; None for
+    stopped ones."""
+    tested: list[tuple[float, ...] | None] = []
+    for m in models:
+        if m.model is None:
+            tested.append(None)
+            continue
+        metrics = evaluate(m.model, data.test, data.tasks)
+        tested.append(tuple(metrics[task.column("test")] for task in data.tasks))
+    return tested

@@ -16,21 +16,30 @@ from benchmarks.analysis import (
     cpu_at,
     hypervolume_at,
     hypervolume_curve,
+    is_legacy,
     memory_summary,
     overhead_summary,
+    reference_point,
     targets,
 )
 
-__all__ = ["write_outputs", "ARM_LABELS"]
+__all__ = ["write_outputs", "ARM_LABELS", "arm_labels"]
 
 ARM_LABELS = {
     "a": "(a) TPE + MO-ASHA",
-    "b": "(b) TPE + ASHA on mean val accuracy",
+    "b": "(b) TPE + ASHA on the mean improvement",
     "c": "(c) TPE, no early stopping",
     "d": "(d) random search, no early stopping",
     "e": "(e) the article's Keras loop over gamma",
 }
+# Records made before named tasks: ASHA then ranked on the mean validation accuracy.
+LEGACY_ARM_LABELS = {**ARM_LABELS, "b": "(b) TPE + ASHA on mean val accuracy"}
 GRID_POINTS = 400
+
+
+def arm_labels(runs: list[dict[str, Any]]) -> dict[str, str]:
+    """The arms' names as the runs were made."""
+    return LEGACY_ARM_LABELS if any(is_legacy(run) for run in runs) else ARM_LABELS
 
 
 def write_outputs(record: dict[str, Any], out: Path) -> dict[str, Path]:
@@ -64,6 +73,7 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
     if record.get("memory"):
         memory = memory_summary({int(k): v for k, v in record["memory"].items()})
     settings, machine = record["settings"], record["machine"]
+    labels = arm_labels(runs)
     lines = [
         "# Search efficiency: tune-mtl against its peers",
         "",
@@ -90,7 +100,7 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
     for arm, s in summaries.items():
         mean, sd = s["final_hypervolume_mean_sd"]
         lines.append(
-            f"| {ARM_LABELS.get(arm, arm)} | {mean:.4f} ± {sd:.4f} | "
+            f"| {labels.get(arm, arm)} | {mean:.4f} ± {sd:.4f} | "
             f"{_fmt(s['time_to_95_median_s'])} | {s['reached']}/{len(s['seeds'])} | "
             f"{_fmt(s['cpu_to_95_median_s'])} | {s['completed_per_hour']:.1f} | "
             f"{s['finished_per_hour']:.1f} | {s['tree_cpu_s']:.0f} | "
@@ -102,13 +112,16 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
         f"| {t['target']} | {t['measured']} | **{t['status']}** |"
         for t in targets(summaries, overhead, memory)
     ]
-    lines += ["", *_per_seed(runs, summaries), *_overhead_lines(overhead), *_memory_lines(memory)]
+    lines += ["", *_per_seed(runs, summaries, labels)]
+    lines += [*_overhead_lines(overhead), *_memory_lines(memory)]
     lines += _machine_lines(machine, record)
-    lines += _method_lines(settings)
+    lines += _method_lines(settings, runs)
     return "\n".join(lines) + "\n"
 
 
-def _per_seed(runs: list[dict[str, Any]], summaries: dict[str, Any]) -> list[str]:
+def _per_seed(
+    runs: list[dict[str, Any]], summaries: dict[str, Any], labels: dict[str, str]
+) -> list[str]:
     seeds = sorted({run["seed"] for run in runs})
     lines = [
         "### Per seed",
@@ -134,7 +147,7 @@ def _per_seed(runs: list[dict[str, Any]], summaries: dict[str, Any]) -> list[str
                 f"{hypervolume_at(run, budget):.4f}, "
                 f"{_fmt(summaries[arm]['time_to_95_s'][index])}, {completed}/{len(ended)}"
             )
-        lines.append(f"| {ARM_LABELS.get(arm, arm)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {labels.get(arm, arm)} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
@@ -209,24 +222,59 @@ def _machine_lines(machine: dict[str, Any], record: dict[str, Any]) -> list[str]
     ]
 
 
-def _method_lines(settings: dict[str, Any]) -> list[str]:
+def _hypervolume_method(runs: list[dict[str, Any]]) -> str:
+    """How the page's hypervolume was measured: its reference point, as the runs recorded it."""
+    if any(is_legacy(run) for run in runs):
+        return (
+            "- **Hypervolume.** At time t, the completed trials' front on validation accuracies "
+            "(as the search picks it); the hypervolume of its members' test accuracies, reference "
+            "point chance accuracy per task (`tune_mtl.pareto.hypervolume_2d`). "
+        )
+    points: dict[str, list[int]] = {}
+    for run in runs:
+        point = ", ".join(f"{label} {value:.4f}" for label, value in reference_point(run).items())
+        seeds = points.setdefault(point, [])
+        if run["seed"] not in seeds:
+            seeds.append(run["seed"])
+    if len(points) == 1:
+        stated = next(iter(points))
+    else:
+        stated = "; ".join(
+            f"{point} (seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))})"
+            for point, seeds in points.items()
+        )
+    return (
+        "- **Hypervolume.** At time t, the completed trials' front on validation metrics (as the "
+        "search picks it); the hypervolume of its members' test metrics "
+        "(`tune_mtl.pareto.hypervolume`, mean absolute errors negated). Its reference point is "
+        "each task's constant predictor, not chance accuracy: what always answering the training "
+        "split's most frequent class (for a regression task, its median) scores on the "
+        f"validation split (`Dataset.references`): {stated or 'no runs'}. "
+    )
+
+
+def _method_lines(settings: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
+    legacy = any(is_legacy(run) for run in runs)
+    asha = (
+        "ASHA on the mean validation accuracy"
+        if legacy
+        else "ASHA on `val_score`, the mean of each task's improvement over its constant predictor"
+    )
     return [
         "## Method",
         "",
         "- **Arms.** (a)-(d) are `tune_mtl.search` on the default search space with "
         "`time_budget_s`, differing only in sampler and scheduler: (a) TPE + MO-ASHA, (b) TPE + "
-        "ASHA on the mean validation accuracy, (c) TPE without early stopping, (d) random search "
+        f"{asha}, (c) TPE without early stopping, (d) random search "
         "without early stopping. (e) is the article's method: a plain Keras loop, no Ray, over "
-        "gamma 0, 0.25, 0.5, 0.75, 1 in that order, with the small model's default widths, "
-        "learning rate and dropout, the same epochs, examples per epoch and batch size, and "
-        "TensorFlow's default threads (every core); when the five are done before the budget "
+        f"gamma 0, 0.25, 0.5, 0.75, 1 in that order, with the {settings['model']} model's default "
+        "widths, learning rate and dropout, the same epochs, examples per epoch and batch size, "
+        "and TensorFlow's default threads (every core); when the five are done before the budget "
         "ends it starts again with a new weight seed.",
         "- **Clock.** Every arm runs in its own process; its clock starts when that process is "
         "started, so importing TensorFlow, loading the data and starting Ray count against the "
         "budget. Only trials that completed every epoch within the budget count.",
-        f"- **Hypervolume.** At time t, the completed trials' front on validation accuracies "
-        "(as the search picks it); the hypervolume of its members' test accuracies, reference "
-        "point chance accuracy per task (`tune_mtl.pareto.hypervolume_2d`). Every completed "
+        _hypervolume_method(runs) + "Every completed "
         "trial's checkpoint is evaluated on the test split after its arm ended, outside the "
         f"budget. Time to {REACH_FRACTION:.0%}: the first time an arm's hypervolume reaches "
         f"{REACH_FRACTION:.0%} of the best final hypervolume any arm found on that seed; the "
@@ -258,7 +306,7 @@ def _plot(runs: list[dict[str, Any]], path: Path) -> None:
         budget = max(run["budget_s"] for run in arm_runs)
         times = np.linspace(0, budget, GRID_POINTS)
         volumes = np.array([_staircase(hypervolume_curve(run), times) for run in arm_runs])
-        label = ARM_LABELS.get(arm, arm)
+        label = arm_labels(runs).get(arm, arm)
         (line,) = by_time.plot(times, volumes.mean(axis=0), label=label, drawstyle="steps-post")
         if len(arm_runs) > 1:
             by_time.fill_between(

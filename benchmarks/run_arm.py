@@ -72,13 +72,12 @@ def _loop_settings(args: argparse.Namespace) -> Any:
     return LoopSettings(args.model, args.max_epochs, args.batch_size, args.examples_per_epoch)
 
 
-def _header(tasks: list[tuple[str, float]]) -> dict[str, Any]:
-    """Task names and chance accuracies: the hypervolume's reference point."""
-    return {"tasks": [name for name, _ in tasks], "chance": [chance for _, chance in tasks]}
+def _header(data: Any) -> dict[str, Any]:
+    """The tasks with their metric, direction and reference value (the constant predictor's
+    validation score, the hypervolume's reference point), as a search's summary holds them."""
+    from tune_mtl.objectives import Objectives
 
-
-def _tasks_of(data: Any) -> list[tuple[str, float]]:
-    return [(task.name, task.chance_accuracy) for task in data.tasks]
+    return {"objectives": Objectives.for_tasks(data.tasks, data.references).to_dict()}
 
 
 def run_search(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,6 +87,7 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
     import tune_mtl
     from tune_mtl.progress import PROGRESS_LINE
     from tune_mtl.trial_files import epoch_history, latest_checkpoint
+    from tune_mtl.weights import WEIGHT_PREFIX
 
     ends: dict[str, float] = {}
     fit_start: list[float] = []
@@ -103,7 +103,7 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
 
     remaining = args.t0 + args.budget - time.monotonic()
     result = tune_mtl.search(
-        trials=UNLIMITED_TRIALS, dataset=args.dataset, data_dir=args.data_dir, model=args.model,
+        trials=UNLIMITED_TRIALS, data=args.dataset, data_dir=args.data_dir, model=args.model,
         max_epochs=args.max_epochs, batch_size=args.batch_size,
         examples_per_epoch=args.examples_per_epoch, sampler=args.sampler,
         scheduler=args.scheduler, concurrency=args.concurrency, seed=args.seed,
@@ -112,7 +112,12 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     ray.shutdown()
     experiment = result.path
-    params = [p for p in result.summary["params"] if p in result.trials.columns]
+    objectives = result.objectives
+    # The loss weights are derived from gamma; a bare loop given the hyperparameters derives them.
+    params = [
+        p for p in result.summary.params
+        if p in result.trials.columns and not p.startswith(WEIGHT_PREFIX)
+    ]  # fmt: skip
     data = None if args.no_test else _load(args)
     trials = []
     for row in result.trials.itertuples(index=False):
@@ -127,7 +132,8 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
             and end is not None
             and end <= args.budget
         ):
-            test = _evaluate_checkpoint(latest_checkpoint(experiment, trial["trial_id"]).path, data)
+            checkpoint = latest_checkpoint(experiment, trial["trial_id"])
+            test = _evaluate_checkpoint(checkpoint.path, data.test, objectives.tasks)
         trials.append(
             {
                 "id": trial["trial_id"],
@@ -136,7 +142,7 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
                 "end_s": end,
                 "pid": int(history["pid"].iloc[-1]) if "pid" in history else None,
                 "trial_s": None if trial["seconds"] != trial["seconds"] else trial["seconds"],
-                "val": [trial["val_task1_accuracy"], trial["val_task2_accuracy"]],
+                "val": [trial[column] for column in objectives.all_columns("val")],
                 "test": test,
                 "config": {p: trial[p] for p in params},
             }
@@ -146,19 +152,20 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
         "fit_start_s": fit_start[0] if fit_start else None,
         "experiment": str(experiment),
         "trials": _plain(trials),
-        **_header([(t["name"], t["chance_accuracy"]) for t in result.summary["tasks"]]),
+        "objectives": objectives.to_dict(),
     }
 
 
-def _evaluate_checkpoint(path: Path, data: Any) -> list[float]:
+def _evaluate_checkpoint(path: Path, test: Any, tasks: Any) -> list[float]:
+    """The checkpoint's test metric per task, in the order of ``tasks``."""
     import keras
 
-    from tune_mtl.training import evaluate_accuracies
+    from tune_mtl.training import evaluate
 
     model = keras.models.load_model(path)
-    accuracies = list(evaluate_accuracies(model, data.test))
+    metrics = evaluate(model, test, tasks)
     keras.backend.clear_session()
-    return accuracies
+    return [metrics[task.column("test")] for task in tasks]
 
 
 def _plain(value: Any) -> Any:
@@ -199,12 +206,18 @@ def run_keras(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.keras_loop import evaluate_on_test, gamma_rounds, train_one_after_another
 
     data = _load(args)
+    if len(data.tasks) != 2:
+        raise ValueError(
+            f"the article's loop weighs two tasks with gamma, but {args.dataset} has "
+            f"{len(data.tasks)} ({', '.join(data.task_names)}); run the search arms only "
+            "(--arms a,b,c,d)."
+        )
     models = train_one_after_another(
         gamma_rounds(args.seed), data, _loop_settings(args),
         t0=args.t0, deadline=args.t0 + args.budget,
     )  # fmt: skip
     tests = evaluate_on_test(models, data)
-    return {"kind": "keras", "trials": _loop_trials(models, tests), **_header(_tasks_of(data))}
+    return {"kind": "keras", "trials": _loop_trials(models, tests), **_header(data)}
 
 
 def run_bare(args: argparse.Namespace) -> dict[str, Any]:
@@ -229,7 +242,7 @@ def run_bare(args: argparse.Namespace) -> dict[str, Any]:
         "kind": "bare",
         "threads": args.threads,
         "trials": _loop_trials(models, [None] * len(models)),
-        **_header(_tasks_of(data)),
+        **_header(data),
     }
 
 

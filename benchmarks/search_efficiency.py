@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: `python benchmarks/search_efficiency.py`
     sys.path.insert(0, str(REPO))
 
-from benchmarks.analysis import hypervolume_at  # noqa: E402
+from benchmarks.analysis import hypervolume_at, reference_point  # noqa: E402
 from benchmarks.launch import (  # noqa: E402
     MEMORY_INTERVAL_S,
     BenchmarkError,
@@ -59,7 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds [0 1 2; smoke 0]")
     parser.add_argument("--arms", help="comma-separated subset of a,b,c,d,e [all]")
     parser.add_argument("--out", type=Path, help="markdown page [docs/benchmarks.md; smoke: tmp]")
-    parser.add_argument("--dataset", help="fashion_mnist or synthetic [fashion_mnist]")
+    parser.add_argument(
+        "--data",
+        "--dataset",
+        dest="dataset",
+        help="a built-in data set [fashion_mnist; smoke synthetic]",
+    )
     parser.add_argument("--data-dir", type=Path, help="where the data set's files are")
     parser.add_argument("--max-epochs", type=int, help="[the default space's; smoke 2]")
     parser.add_argument("--concurrency", type=int, help="trials at once [usable CPUs; smoke 1]")
@@ -107,10 +112,12 @@ def _describe(run: dict[str, Any]) -> str:
     budget = run["budget_s"]
     ended = [t for t in run["trials"] if t["end_s"] is not None and t["end_s"] <= budget]
     completed = sum(t["status"] == "completed" for t in ended)
+    reference = ", ".join(f"{label} {value:.4f}" for label, value in reference_point(run).items())
     return (
         f"seed {run['seed']} {ARM_LABELS[run['arm']]}: {completed} completed, {len(ended)} ended "
-        f"within {budget:g} s; test hypervolume {hypervolume_at(run, budget):.4f}; "
-        f"peak PSS {run['peak_pss_mb']:.0f} MiB ({run['wall_s']:.0f} s in all)"
+        f"within {budget:g} s; test hypervolume {hypervolume_at(run, budget):.4f} above the "
+        f"constant predictors ({reference}); peak PSS {run['peak_pss_mb']:.0f} MiB "
+        f"({run['wall_s']:.0f} s in all)"
     )
 
 

@@ -20,15 +20,21 @@ from benchmarks.analysis import (
     hypervolume_curve,
     overhead_jobs,
     overhead_summary,
+    reference_point,
     search_slots,
     targets,
     time_to_reach,
 )
 from benchmarks.procfs import TreeSampler, descendants
-from benchmarks.report import write_outputs
+from benchmarks.report import ARM_LABELS, LEGACY_ARM_LABELS, write_outputs
+from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume_2d, pareto_mask
+from tune_mtl.tasks import Task
 
-CHANCE = [0.1, 1 / 3]
+TASKS = (Task("item", classes=[f"c{i}" for i in range(10)]), Task("group", classes=["a", "b", "c"]))
+# The constant predictors' validation accuracies: the hypervolume's reference point.
+REFERENCE = [0.1, 0.4]
+OBJECTIVES = Objectives.for_tasks(TASKS, REFERENCE).to_dict()
 
 
 def _trial(
@@ -44,7 +50,7 @@ def _trial(
 
 def _run(arm: str, seed: int, trials: list[dict[str, Any]], budget: float = 100.0) -> dict:
     return {
-        "arm": arm, "seed": seed, "budget_s": budget, "chance": CHANCE, "trials": trials,
+        "arm": arm, "seed": seed, "budget_s": budget, "objectives": OBJECTIVES, "trials": trials,
         "fit_start_s": 2.0, "samples": [[0.0, 0.0, 0.0, 100.0], [budget, 2 * budget, 0.0, None]],
         "peak_pss_mb": 100.0,
     }  # fmt: skip
@@ -58,10 +64,11 @@ def test_the_front_is_chosen_on_validation_and_scored_on_test() -> None:
         _trial(40, [0.9, 0.99], [0.5, 0.5], status="stopped"),  # never completed
         _trial(150, [0.95, 0.99], [0.95, 0.99]),  # after the budget
     ])  # fmt: skip
-    expected = hypervolume_2d([[0.7, 0.8], [0.75, 0.9]], CHANCE)
+    expected = hypervolume_2d([[0.7, 0.8], [0.75, 0.9]], REFERENCE)
+    assert expected == pytest.approx((0.75 - 0.1) * (0.9 - 0.4))  # (0.75, 0.9) dominates on test
     assert hypervolume_at(run, 100) == pytest.approx(expected)
     assert hypervolume_at(run, 1000) == pytest.approx(expected)  # capped at the budget
-    assert hypervolume_at(run, 15) == pytest.approx(hypervolume_2d([[0.7, 0.8]], CHANCE))
+    assert hypervolume_at(run, 15) == pytest.approx(hypervolume_2d([[0.7, 0.8]], REFERENCE))
     assert hypervolume_at(run, 5) == 0.0
     curve = hypervolume_curve(run)
     assert [t for t, _ in curve] == [0.0, 10, 20, 30]
@@ -84,8 +91,36 @@ def test_hypervolume_matches_brute_force_on_random_runs() -> None:
         want = 0.0
         if len(done):
             front = done[pareto_mask(val[done])]
-            want = hypervolume_2d(test[front], CHANCE)
+            want = hypervolume_2d(test[front], REFERENCE)
         assert hypervolume_at(run, t) == pytest.approx(want)
+
+
+def test_a_mean_absolute_error_is_minimised_from_its_constant_predictor() -> None:
+    tasks = (TASKS[0], Task("size", kind="regression"))
+    run = {
+        **_run("c", 0, [
+            _trial(10, [0.8, 0.5], [0.7, 1.0]),
+            _trial(20, [0.7, 0.4], [0.8, 1.5]),
+            # Worse on validation in both (lower accuracy, larger error): never on the front,
+            # however good its test metrics.
+            _trial(30, [0.6, 0.9], [0.95, 0.1]),
+            _trial(40, [0.9, 0.6], [0.9, 2.5]),  # on the front; its test error is above the reference
+        ]),
+        "objectives": Objectives.for_tasks(tasks, [0.1, 2.0]).to_dict(),
+    }  # fmt: skip
+    assert reference_point(run) == {"item accuracy": 0.1, "size MAE": 2.0}
+    # Maximised: (0.7, -1.0) and (0.8, -1.5) above (0.1, -2.0): 0.6 x 1.0 + 0.1 x 0.5.
+    assert hypervolume_at(run, 100) == pytest.approx(0.65)
+
+
+def test_runs_recorded_with_chance_accuracy_keep_it_as_their_reference() -> None:
+    trials = [_trial(10, [0.8, 0.9], [0.7, 0.8]), _trial(20, [0.7, 0.95], [0.75, 0.9])]
+    run = {key: value for key, value in _run("c", 0, trials).items() if key != "objectives"}
+    run.update(tasks=["item", "group"], chance=[0.1, 1 / 3])
+    assert reference_point(run) == {"item accuracy": 0.1, "group accuracy": 1 / 3}
+    want = hypervolume_2d([[0.7, 0.8], [0.75, 0.9]], [0.1, 1 / 3])
+    assert hypervolume_at(run, 100) == pytest.approx(want)
+    assert want != pytest.approx(hypervolume_at(_run("c", 0, trials), 100))
 
 
 def test_slots_run_from_the_previous_end_on_the_same_worker() -> None:
@@ -129,10 +164,8 @@ def test_summaries_and_targets() -> None:
     assert [row["status"] for row in rows] == ["not measured"] * 4
 
 
-def test_the_page_has_one_row_per_arm_and_regenerates_from_json(tmp_path: Path) -> None:
-    runs = [_run(arm, seed, [_trial(10 * seed + 5, [0.8, 0.8], [0.8, 0.7])])
-            for seed in (0, 1) for arm in "bce"]  # fmt: skip
-    record = {
+def _record(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
         "command": "python benchmarks/search_efficiency.py --smoke", "started": "then",
         "finished": "now", "wall_s": 60.0, "runs": runs, "memory": {"1": 900.0, "2": 1200.0},
         "overhead": {"seed": 0, "concurrency": 2, "jobs": [], "bare": []},
@@ -144,12 +177,19 @@ def test_the_page_has_one_row_per_arm_and_regenerates_from_json(tmp_path: Path) 
                     "memory_gib": 4.0, "os": "Linux", "load_average_at_start": [0, 0, 0],
                     "versions": {"python": "3.11"}, "git_commit": "abc1234"},
     }  # fmt: skip
-    paths = write_outputs(record, tmp_path / "bench.md")
+
+
+def test_the_page_has_one_row_per_arm_and_regenerates_from_json(tmp_path: Path) -> None:
+    runs = [_run(arm, seed, [_trial(10 * seed + 5, [0.8, 0.8], [0.8, 0.7])])
+            for seed in (0, 1) for arm in "bce"]  # fmt: skip
+    paths = write_outputs(_record(runs), tmp_path / "bench.md")
     page = paths["markdown"].read_text()
     rows = [line for line in page.splitlines() if line.startswith("| (")]
-    assert [row.split(" | ")[0] for row in rows[:3]] == ["| (b) TPE + ASHA on mean val accuracy",
-        "| (c) TPE, no early stopping", "| (e) the article's Keras loop over gamma"]  # fmt: skip
+    assert [row.split(" | ")[0] for row in rows[:3]] == [f"| {ARM_LABELS[arm]}" for arm in "bce"]
+    assert ARM_LABELS["b"] == "(b) TPE + ASHA on the mean improvement"
     assert "(bench.json)" in page and "![" in page and "1.33" in page
+    assert "reference point is each task's constant predictor, not chance accuracy" in page
+    assert "(`Dataset.references`): item accuracy 0.1000, group accuracy 0.4000." in page
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     done = subprocess.run(
         [sys.executable, "benchmarks/search_efficiency.py", "--from-json", str(paths["json"]),
@@ -160,6 +200,18 @@ def test_the_page_has_one_row_per_arm_and_regenerates_from_json(tmp_path: Path) 
     again = (tmp_path / "again.md").read_text()
     assert again == page.replace("bench.json", "again.json").replace("bench.png", "again.png")
     assert json.loads((tmp_path / "again.json").read_text())["runs"] == runs
+
+
+def test_a_page_of_runs_recorded_with_chance_accuracy_says_so(tmp_path: Path) -> None:
+    runs = [_run(arm, 0, [_trial(5, [0.8, 0.8], [0.8, 0.7])]) for arm in "bc"]
+    for run in runs:
+        del run["objectives"]
+        run.update(tasks=["item", "group"], chance=[0.1, 1 / 3])
+    page = write_outputs(_record(runs), tmp_path / "old.md")["markdown"].read_text()
+    assert "reference point chance accuracy per task" in page
+    assert "constant predictor" not in page
+    assert f"| {LEGACY_ARM_LABELS['b']} | " in page and ARM_LABELS["b"] not in page
+    assert f"| {hypervolume_2d([[0.8, 0.7]], [0.1, 1 / 3]):.4f} ± 0.0000 |" in page
 
 
 def test_the_sampler_follows_a_process_tree(tmp_path: Path) -> None:

@@ -34,9 +34,18 @@ def test_the_smoke_preset_writes_a_row_per_arm(tmp_path: Path) -> None:
     assert all(len(row.split(" | ")) == len(header.split(" | ")) for row in table)
     assert "python benchmarks/search_efficiency.py --smoke" in page
     assert "## Machine" in page and "### Targets" in page
+    # The reference point is each task's constant predictor on validation, not chance accuracy:
+    # synthetic's classes are balanced, so the most frequent class scores 1/4 and 1/2.
+    reference = "shape accuracy 0.2500, family accuracy 0.5000"
+    assert "each task's constant predictor, not chance accuracy" in page and reference in page
+    assert done.stdout.count(f"above the constant predictors ({reference})") == len(arms)
 
     record = json.loads(out.with_suffix(".json").read_text())
     assert [run["arm"] for run in record["runs"]] == arms
+    for run in record["runs"]:
+        tasks = run["objectives"]["tasks"]
+        assert [(t["name"], t["reference"]) for t in tasks] == [("shape", 0.25), ("family", 0.5)]
+        assert all(len(trial["val"]) == 2 for trial in run["trials"])
     assert all(run["samples"] and run["processes_seen"] >= 1 for run in record["runs"])
     assert set(record["memory"]) == {"1", "2"}
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
