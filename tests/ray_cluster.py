@@ -118,6 +118,40 @@ class RayCluster:
             raise RuntimeError(f"listing the nodes failed:\n{done.stderr[-3000:]}")
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
+    def import_everywhere(
+        self, module: str, *, cwd: Path, py_modules: Sequence[str] = ()
+    ) -> dict[str, str | None]:
+        """Address -> the file each live node imports ``module`` from (None: it cannot), asked
+        by a Ray driver started in ``cwd`` that ships ``py_modules`` to the workers, or nothing.
+
+        Ray puts the driver's working directory on its workers' ``sys.path``, so ``cwd`` is part
+        of the question.
+        """
+        script = (
+            "import importlib, json, sys, ray\n"
+            "from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy\n"
+            "module, py_modules = sys.argv[1], json.loads(sys.argv[2])\n"
+            f"ray.init(address={self.address!r}, _node_ip_address={HEAD_IP!r}, "
+            "log_to_driver=False, runtime_env={'py_modules': py_modules} if py_modules else None)\n"
+            "@ray.remote(num_cpus=0)\n"
+            "def where(name):\n"
+            "    try:\n"
+            "        return importlib.import_module(name).__file__\n"
+            "    except ModuleNotFoundError:\n"
+            "        return None\n"
+            "nodes = {n['NodeManagerAddress']: n['NodeID'] for n in ray.nodes() if n['Alive']}\n"
+            "found = ray.get([where.options(scheduling_strategy=NodeAffinitySchedulingStrategy("
+            "node, soft=False)).remote(module) for node in nodes.values()])\n"
+            "print(json.dumps(dict(zip(nodes, found))))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script, module, json.dumps(list(py_modules))],
+            cwd=cwd, env=self.env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"importing {module} on the nodes failed:\n{done.stderr[-3000:]}")
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
     def kill_worker(self, ip: str) -> None:
         """Kills every process of one worker node, as when its machine is lost."""
         _kill(self._node_pids(ip))

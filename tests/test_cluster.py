@@ -1,19 +1,28 @@
-"""Searches on a real multi-node Ray cluster on loopback: every node used, GPU shares asked for,
-a lost worker node survived, and a storage folder that a node cannot see refused."""
+"""Searches on a real multi-node Ray cluster on loopback: every node used, the user's own model and
+data (a file only the driver has) run on every node, GPU shares asked for, a lost worker node
+survived, and a storage folder that a node cannot see refused."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from tests.conftest import CLI, cli_env, run_cli
 from tests.ray_cluster import RayCluster, start_cluster
+from tune_mtl import cluster as cluster_module
+
+pytestmark = pytest.mark.e2e
+
+NODES = {"127.0.0.2", "127.0.0.3"}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +38,7 @@ def cluster() -> Iterator[RayCluster]:
 
 def synthetic_search(cluster: RayCluster, results: Path, name: str, *flags: str) -> list[str]:
     return [
-        "search", "--address", cluster.address, "--dataset", "synthetic", "--scheduler", "none",
+        "search", "--address", cluster.address, "--data", "synthetic", "--scheduler", "none",
         "--results", str(results), "--name", name, *flags,
     ]  # fmt: skip
 
@@ -45,10 +54,196 @@ def test_a_search_through_address_runs_trials_on_every_node(
     assert (trials["status"] == "completed").all() and len(trials) == 4
     ids = cluster.node_ids()
     assert set(trials["node_id"]) == set(ids.values())
-    assert set(trials["node_ip"]) == {"127.0.0.2", "127.0.0.3"}
+    assert set(trials["node_ip"]) == NODES
     assert all(
         ids[ip] == node for ip, node in zip(trials["node_ip"], trials["node_id"], strict=True)
     )
+    for column in ("val_shape_accuracy", "val_family_accuracy"):
+        assert trials[column].between(0, 1).all()
+    summary = json.loads((tmp_path / "nodes" / "summary.json").read_text())
+    assert [task["name"] for task in summary["tasks"]] == ["shape", "family"]
+    assert summary["status_counts"] == {"completed": 4}
+    assert summary["data"] == "synthetic" and summary["options"]["trials"] == 4
+
+
+# The user's own problem, in files that only the driver has: two classification tasks and a
+# regression task that a small dense network learns in a few epochs.
+USER_LOADER = """
+import numpy as np
+import tune_mtl
+
+
+def load():
+    features = np.random.default_rng(7).normal(size=(500, 6)).astype("float32")
+    labels = {
+        "side": (features[:, 0] > 0).astype(int),
+        "band": np.digitize(features[:, 1], [-0.43, 0.43]),
+        "size": 2 * features[:, 2] - features[:, 3],
+    }
+    tasks = [
+        tune_mtl.Task("side", classes=("left", "right")),
+        tune_mtl.Task("band", classes=("low", "middle", "high")),
+        tune_mtl.Task("size", kind="regression"),
+    ]
+    return tune_mtl.Dataset.from_arrays(
+        train=(features[:400], {name: y[:400] for name, y in labels.items()}),
+        test=(features[400:], {name: y[400:] for name, y in labels.items()}),
+        tasks=tasks,
+        name="mine",
+    )
+"""
+USER_BUILDER = """
+import keras
+
+
+def build(hp, tasks):
+    inputs = keras.Input(shape=(6,))
+    hidden = keras.layers.Dense(hp["width"], activation="relu")(inputs)
+    outputs = {
+        task.name: keras.layers.Dense(
+            task.units, activation="softmax" if task.kind == "classification" else None,
+            name=task.name,
+        )(hidden)
+        for task in tasks
+    }
+    return keras.Model(inputs, outputs)
+"""
+USER_SPACE = """
+batch_size: 32
+loss_weights: {type: simplex}
+params:
+  learning_rate: {type: loguniform, low: 3.0e-3, high: 3.0e-2}
+  width: {type: int, low: 16, high: 64}
+"""
+
+
+@pytest.fixture
+def user_code(tmp_path: Path) -> dict[str, Path]:
+    """models.py (builder and loader) in one folder, arrays.py (the same loader) in another,
+    the space file, and an empty folder to run the CLI from: none of them on a worker's path."""
+    code = tmp_path / "mycode"
+    code.mkdir()
+    (code / "models.py").write_text(USER_BUILDER + USER_LOADER)
+    data = tmp_path / "mydata"
+    data.mkdir()
+    (data / "arrays.py").write_text(USER_LOADER)
+    (tmp_path / "space.yaml").write_text(USER_SPACE)
+    (tmp_path / "elsewhere").mkdir()
+    return {
+        "models": code / "models.py",
+        "arrays": data / "arrays.py",
+        "space": tmp_path / "space.yaml",
+        "cwd": tmp_path / "elsewhere",
+    }
+
+
+def user_search(cluster: RayCluster, user: dict[str, Path], name: str, *flags: str) -> pd.DataFrame:
+    """Runs the CLI on the user's code with 4 trials and returns trials.csv, checked as complete
+    and spread over both nodes."""
+    results = user["cwd"].parent / "results"
+    args = [
+        "search", "--address", cluster.address, "--model", f"{user['models']}:build",
+        "--space", str(user["space"]), "--trials", "4", "--max-epochs", "12",
+        "--scheduler", "none", "--results", str(results), "--name", name, *flags,
+    ]  # fmt: skip
+    done = run_cli(*args, cwd=user["cwd"], env=cluster.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = pd.read_csv(results / name / "trials.csv")
+    assert len(trials) == 4
+    assert (trials["status"] == "completed").all(), trials["error"].tolist()
+    assert (trials["failures"] == 0).all()
+    assert set(trials["node_ip"]) == NODES
+    return trials
+
+
+def test_shipping_is_what_lets_a_worker_import_the_users_files(
+    cluster: RayCluster, user_code: dict[str, Path]
+) -> None:
+    """Not vacuous: from the CLI's folder, no node can import the user's files unless shipped."""
+    for module in ("models", "arrays"):
+        bare = cluster.import_everywhere(module, cwd=user_code["cwd"])
+        assert bare == dict.fromkeys(NODES)
+    shipped = cluster.import_everywhere(
+        "models", cwd=user_code["cwd"], py_modules=[str(user_code["models"])]
+    )
+    assert set(shipped) == NODES
+    for found in shipped.values():
+        assert found is not None and found != str(user_code["models"])
+        assert Path(found).read_text() == user_code["models"].read_text()
+
+
+def test_without_shipping_the_same_search_fails_in_every_trial(
+    cluster: RayCluster, user_code: dict[str, Path]
+) -> None:
+    """The control for the searches below: with `connect` told to ship nothing, no trial can
+    import the builder."""
+    models, results = user_code["models"], user_code["cwd"].parent / "results"
+    script = (
+        "import tune_mtl.search as search\n"
+        "from tune_mtl.cluster import connect\n"
+        "search.connect = lambda address, *, ship=(): connect(address)\n"
+        f"search.search(address={cluster.address!r}, model='{models}:build', "
+        f"data='{models}:load', space={str(user_code['space'])!r}, trials=2, max_epochs=1, "
+        f"scheduler='none', results={str(results)!r}, name='unshipped', max_failures=0, "
+        "live=False)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=user_code["cwd"], env=cli_env(cluster.env),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = pd.read_csv(results / "unshipped" / "trials.csv")
+    assert len(trials) == 2 and (trials["status"] == "failed").all()
+    assert (trials["error"] == "ModuleNotFoundError: No module named 'models'").all()
+
+
+def test_connect_ships_the_users_files_to_every_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(cluster_module.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(cluster_module.ray, "init", lambda **kwargs: calls.append(kwargs))
+    ship = ("/home/me/mycode/models.py", "/home/me/mydata")
+    cluster_module.connect("127.0.0.2:6379", ship=ship)
+    cluster_module.connect("127.0.0.2:6379")
+    assert calls[0]["runtime_env"]["py_modules"] == list(ship)
+    assert "py_modules" not in calls[1]["runtime_env"]
+
+
+def test_the_users_model_and_data_from_files_only_the_driver_has_run_on_every_node(
+    cluster: RayCluster, user_code: dict[str, Path]
+) -> None:
+    models = user_code["models"]
+    trials = user_search(cluster, user_code, "mine", "--data", f"{models}:load")
+    summary = json.loads(
+        (user_code["cwd"].parent / "results" / "mine" / "summary.json").read_text()
+    )
+    assert summary["model"] == f"{models}:build" and summary["data"] == f"{models}:load"
+    tasks = {task["name"]: task for task in summary["tasks"]}
+    assert {name: task["kind"] for name, task in tasks.items()} == {
+        "side": "classification", "band": "classification", "size": "regression",
+    }  # fmt: skip
+    assert summary["objectives"] == ["side", "band", "size"]
+    assert summary["status_counts"] == {"completed": 4}
+    weights = trials[["weight_side", "weight_band", "weight_size"]].to_numpy()
+    assert np.allclose(weights.sum(axis=1), 1)
+    # Every node's trials learned each task: better than its constant predictor.
+    for ip, on_node in trials.groupby("node_ip"):
+        assert on_node["val_side_accuracy"].max() > tasks["side"]["reference"] + 0.15, ip
+        assert on_node["val_band_accuracy"].max() > tasks["band"]["reference"] + 0.15, ip
+        assert on_node["val_size_mae"].min() < tasks["size"]["reference"] * 0.7, ip
+
+
+def test_a_loader_that_trials_call_is_shipped_to_every_node_too(
+    cluster: RayCluster, user_code: dict[str, Path]
+) -> None:
+    arrays = user_code["arrays"]
+    trials = user_search(
+        cluster, user_code, "in-trials", "--data", f"{arrays}:load", "--load-in-trials"
+    )
+    summary = json.loads(
+        (user_code["cwd"].parent / "results" / "in-trials" / "summary.json").read_text()
+    )
+    assert summary["data"] == f"{arrays}:load" and summary["options"]["load_in_trials"] is True
+    assert trials["val_side_accuracy"].between(0, 1).all()
 
 
 @pytest.mark.slow
