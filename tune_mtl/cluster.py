@@ -31,9 +31,17 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
 
     ``ship`` lists the user's modules (a .py file or a package's folder) that Ray uploads to every
     worker as ``py_modules``, so that trials can import the user's builder there. Ray already
-    initialised by the caller keeps its own runtime environment.
+    initialised by the caller keeps its own runtime environment; it is used only when ``address``
+    is None or names the cluster it is connected to.
     """
     if ray.is_initialized():
+        current = ray.get_runtime_context().gcs_address
+        if address is not None and address != "auto" and address.split("://")[-1] != current:
+            raise TuneMtlError(
+                f"Ray is already connected to {current} in this process, so --address {address!r} "
+                "cannot be used; call ray.shutdown() first, or drop the address to search on "
+                f"{current}."
+            )
         return
     address = address or os.environ.get("RAY_ADDRESS")
     runtime_env: dict[str, object] = {"env_vars": _WORKER_ENV}
