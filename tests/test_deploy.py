@@ -41,9 +41,6 @@ TOKEN_MODE = "RAY_AUTH_MODE"  # ray/_private/authentication/authentication_token
 TOKEN_VALUE = "RAY_AUTH_TOKEN"  # read by Ray's C++ AuthenticationTokenLoader (_raylet.so)
 TOKEN_PATH = "RAY_AUTH_TOKEN_PATH"
 
-# `tune-mtl search` flags that issue 4's code side adds. A deploy file may use them before they
-# exist; any other flag must be one the CLI accepts. Empty this set once they have landed.
-
 # Field names of KubeRay's ray.io/v1 types (ray-operator/apis/ray/v1/rayjob_types.go and
 # raycluster_types.go), so that a misspelt field, which the API server would drop, fails here.
 RAYJOB_SPEC_FIELDS = {

@@ -26,16 +26,17 @@ from tune_mtl.data import load_dataset
 model_path, seed = sys.argv[1], int(sys.argv[2])
 model = keras.models.load_model(model_path)
 test = load_dataset("synthetic", seed=seed).test
-predictions = model.predict(test.images, batch_size=16, verbose=0)
+predictions = model.predict(test.inputs, batch_size=16, verbose=0)
 print(json.dumps({
     "outputs": {name: list(values.shape) for name, values in predictions.items()},
     "row_sums": [float(np.abs(values.sum(axis=1) - 1).max()) for values in predictions.values()],
-    "correct": [int((predictions[name].argmax(axis=1) == labels).sum())
-                for name, labels in (("task1", test.task1), ("task2", test.task2))],
-    "images": len(test.images),
+    "correct": {name: int((values.argmax(axis=1) == test.labels[name]).sum())
+                for name, values in predictions.items()},
+    "images": len(test),
     "parameters": model.count_params(),
 }))
 """
+TASKS = synthetic.TASKS  # shape (4 classes) and family (2 classes)
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +57,27 @@ def test_the_sidecar_describes_the_knee(synthetic_search, exported: Path) -> Non
 
     assert info["trial_id"] == summary["knee_trial_id"] == knee["trial_id"]
     assert info["knee"] and info["on_front"] and info["status"] == "completed"
+    assert (info["data"], info["model"]) == ("synthetic", "small")
     assert info["epochs"] == knee["epochs"] == 3
-    for name in summary["params"]:
-        assert info["config"][name] == pytest.approx(knee[name])
-    assert [o["output"] for o in info["outputs"]] == ["task1", "task2"]
-    assert [o["task"] for o in info["outputs"]] == [t.name for t in synthetic.TASKS]
-    assert [o["classes"] for o in info["outputs"]] == [list(t.class_names) for t in synthetic.TASKS]
+    # The configuration Ray ran: every hyperparameter but the loss weights derived from it.
+    weights = [f"weight_{task.name}" for task in TASKS]
+    assert sorted([*info["config"], *weights]) == sorted(summary["params"])
+    for name, value in info["config"].items():
+        assert value == pytest.approx(knee[name])
+    assert info["outputs"] == [
+        {"output": "shape", "kind": "classification", "metric": "accuracy",
+         "classes": ["square", "cross", "bar", "dot"]},
+        {"output": "family", "kind": "classification", "metric": "accuracy",
+         "classes": ["large", "small"]},
+    ]  # fmt: skip
     assert info["input"] == {"name": "image", "shape": [12, 12, 1], "dtype": "uint8"}
-    assert info["accuracy"]["validation"] == {
-        "shape": pytest.approx(knee["val_task1_accuracy"]),
-        "family": pytest.approx(knee["val_task2_accuracy"]),
+    assert info["metrics"]["validation"] == {
+        "shape": pytest.approx(knee["val_shape_accuracy"]),
+        "family": pytest.approx(knee["val_family_accuracy"]),
     }
-    assert info["accuracy"]["test"] == {
-        "shape": pytest.approx(knee["test_task1_accuracy"]),
-        "family": pytest.approx(knee["test_task2_accuracy"]),
+    assert info["metrics"]["test"] == {
+        "shape": pytest.approx(knee["test_shape_accuracy"]),
+        "family": pytest.approx(knee["test_family_accuracy"]),
     }
 
 
@@ -86,7 +94,7 @@ def test_a_fresh_process_loads_it_and_matches_the_recorded_test_accuracy(
     info = json.loads(exported.with_suffix(".json").read_text())
     summary = json.loads((synthetic_search.path / "summary.json").read_text())
     done = subprocess.run(
-        [sys.executable, "-c", PREDICT, str(exported), str(summary["seed"])],
+        [sys.executable, "-c", PREDICT, str(exported), str(summary["options"]["seed"])],
         capture_output=True, text=True, timeout=300, cwd=exported.parent,
         env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"},
     )  # fmt: skip
@@ -94,12 +102,13 @@ def test_a_fresh_process_loads_it_and_matches_the_recorded_test_accuracy(
     predicted = json.loads(done.stdout.strip().splitlines()[-1])
 
     assert predicted["images"] == 64
-    assert predicted["outputs"] == {"task1": [64, 4], "task2": [64, 2]}
+    assert predicted["outputs"] == {"shape": [64, 4], "family": [64, 2]}
     assert max(predicted["row_sums"]) < 1e-4  # softmax heads
     assert predicted["parameters"] == info["parameters"]
-    recorded_accuracies = info["accuracy"]["test"].values()
-    for correct, recorded in zip(predicted["correct"], recorded_accuracies, strict=True):
-        assert abs(correct - recorded * 64) <= 1, (correct, recorded)
+    recorded = info["metrics"]["test"]
+    assert set(predicted["correct"]) == set(recorded)
+    for name, correct in predicted["correct"].items():
+        assert abs(correct - recorded[name] * 64) <= 1, (name, correct, recorded[name])
 
 
 def test_exporting_a_trial_by_id_that_is_not_on_the_front(synthetic_search, tmp_path) -> None:
@@ -111,8 +120,11 @@ def test_exporting_a_trial_by_id_that_is_not_on_the_front(synthetic_search, tmp_
                  "--out", str(out)]) == 0  # fmt: skip
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["trial_id"] == other["trial_id"] and not info["on_front"]
-    assert info["epochs"] == other["epochs"] and info["accuracy"]["test"] is None
-    assert info["accuracy"]["validation"]["shape"] == pytest.approx(other["val_task1_accuracy"])
+    assert info["epochs"] == other["epochs"] and info["metrics"]["test"] is None
+    assert info["metrics"]["validation"] == {
+        "shape": pytest.approx(other["val_shape_accuracy"]),
+        "family": pytest.approx(other["val_family_accuracy"]),
+    }
 
 
 @pytest.mark.parametrize(

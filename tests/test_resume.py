@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import CLI, cli_env, run_cli
+from tune_mtl.data import synthetic
 from tune_mtl.progress import PROGRESS_LINE
 
 TRIALS, EPOCHS = 5, 4
@@ -24,7 +25,7 @@ FINISHED_LINE = re.compile(r"^\[(\d+)/\d+\] trial (\w+) ")
 
 def _start(tmp_path: Path) -> subprocess.Popen:
     args = [
-        "search", "--dataset", "synthetic", "--scheduler", "none", "--concurrency", "1",
+        "search", "--data", "synthetic", "--scheduler", "none", "--concurrency", "1",
         "--trials", str(TRIALS), "--max-epochs", str(EPOCHS),
         "--results", str(tmp_path), "--name", "exp",
     ]  # fmt: skip
@@ -61,6 +62,10 @@ def _check_resumed(experiment: Path, finished_before: list[str]) -> None:
     assert len(trials) == TRIALS and trials["trial_id"].is_unique
     assert set(finished_before) <= set(trials["trial_id"])
     assert (trials["status"] == "completed").all()
+    # Every task's validation metric, for the trials run before and after the interruption.
+    val_columns = [task.column("val") for task in synthetic.TASKS]
+    assert val_columns == ["val_shape_accuracy", "val_family_accuracy"]
+    assert trials[val_columns].notna().all().all()
     for trial_id in trials["trial_id"]:
         lines = (experiment / f"trial_{trial_id}" / "result.json").read_text().splitlines()
         iterations = [json.loads(line)["training_iteration"] for line in lines]

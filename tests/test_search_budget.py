@@ -36,7 +36,7 @@ def test_a_search_is_interrupted_only_if_it_left_work_undone(
 
 @pytest.mark.parametrize("budget", ["0", "-5"])
 def test_a_budget_must_be_positive(budget: str, tmp_path: Path, capsys) -> None:
-    args = ["search", "--dataset", "synthetic", "--results", str(tmp_path), "--time-budget", budget]
+    args = ["search", "--data", "synthetic", "--results", str(tmp_path), "--time-budget", budget]
     assert main(args) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"error: --time-budget must be > 0 seconds, but got {float(budget)}."]
@@ -46,7 +46,7 @@ def test_a_budget_must_be_positive(budget: str, tmp_path: Path, capsys) -> None:
 @pytest.mark.e2e
 def test_a_search_ends_normally_when_its_budget_runs_out(tmp_path: Path) -> None:
     done = run_cli(
-        "search", "--dataset", "synthetic", "--scheduler", "none", "--concurrency", "1",
+        "search", "--data", "synthetic", "--scheduler", "none", "--concurrency", "1",
         "--trials", str(TRIALS), "--max-epochs", str(EPOCHS), "--time-budget", str(BUDGET),
         "--results", str(tmp_path), "--name", "budget",
         cwd=tmp_path,
@@ -67,7 +67,7 @@ def test_a_search_ends_normally_when_its_budget_runs_out(tmp_path: Path) -> None
     completed = set(trials.loc[trials["status"] == "completed", "trial_id"])
     assert set(pareto["trial_id"]) <= completed
 
-    assert summary["time_budget_s"] == BUDGET
-    assert summary["trials"] == TRIALS
+    assert summary["options"]["time_budget_s"] == BUDGET
+    assert summary["options"]["trials"] == TRIALS
     assert sum(summary["status_counts"].values()) == len(trials)
     assert summary["wall_seconds"] < BUDGET + 120

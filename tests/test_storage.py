@@ -17,6 +17,7 @@ import pyarrow.fs
 import pytest
 
 from tests.conftest import run_cli
+from tune_mtl.data import synthetic
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "tune-mtl-test",
@@ -66,7 +67,7 @@ def _filesystem(endpoint: str, *, allow_bucket_creation: bool = False) -> pyarro
 
 def _search(tmp_path: Path, storage: str, name: str) -> subprocess.CompletedProcess:
     return run_cli(
-        "search", "--dataset", "synthetic", "--trials", "3", "--max-epochs", "2",
+        "search", "--data", "synthetic", "--trials", "3", "--max-epochs", "2",
         "--scheduler", "none", "--results", str(tmp_path), "--name", name,
         "--storage-path", storage,
         cwd=tmp_path, env={**os.environ, **CREDENTIALS},
@@ -93,8 +94,9 @@ def test_the_experiment_is_stored_on_s3_and_reads_back(s3_endpoint: str, tmp_pat
         with filesystem.open_input_stream(f"{folder}/result.json") as stream:
             last = json.loads(stream.read().decode().splitlines()[-1])
         assert last["training_iteration"] == trial.epochs == 2
-        assert last["val_task1_accuracy"] == pytest.approx(trial.val_task1_accuracy)
-        assert last["val_task2_accuracy"] == pytest.approx(trial.val_task2_accuracy)
+        for task in synthetic.TASKS:  # val_shape_accuracy, val_family_accuracy
+            column = task.column("val")
+            assert last[column] == pytest.approx(getattr(trial, column))
         files = filesystem.get_file_info(pyarrow.fs.FileSelector(folder, recursive=True))
         assert any(info.path.endswith("/model.keras") for info in files)
 

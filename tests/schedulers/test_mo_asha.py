@@ -10,10 +10,20 @@ import numpy as np
 import pytest
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+from tune_mtl.data import fashion_mnist
+from tune_mtl.objectives import Objectives
+from tune_mtl.options import SearchOptions
 from tune_mtl.schedulers import MOASHAScheduler, continues_at_rung
+from tune_mtl.scheduling import make_scheduler
+from tune_mtl.tasks import SCORE_COLUMN, Task
 
-METRICS = ["val_task1_accuracy", "val_task2_accuracy"]
-CHANCE = np.array([0.1, 1 / 3])
+# item (10 classes) and group (3 classes), each from its constant predictor's accuracy.
+TWO = Objectives.for_tasks(fashion_mnist.TASKS, references=[0.1, 1 / 3])
+# The same and a regression task, whose mean absolute error falls from the median's 2.0.
+THREE = Objectives.for_tasks(
+    (*fashion_mnist.TASKS, Task("size", kind="regression")), references=[0.1, 1 / 3, 2.0]
+)
+METRICS = TWO.columns()
 
 
 @dataclass(frozen=True)
@@ -25,28 +35,32 @@ class StubTrial:
 
 @dataclass(frozen=True)
 class Curve:
-    """Validation accuracies that rise from chance to a final value: ``1 - exp(-epoch / tau)``.
+    """Validation metrics that move from the constant predictor's to a final value as
+    ``1 - exp(-epoch / tau)``: accuracies rise, a mean absolute error falls.
 
-    ``gamma`` places the final accuracies on a trade-off (gamma 1 learns task 1 only), ``quality``
-    shrinks them towards chance, as a poor learning rate would.
+    ``gamma`` places the final accuracies on a trade-off (gamma 1 learns item only), ``quality``
+    shrinks every metric towards the constant predictor's, as a poor learning rate would, and
+    ``size_mae`` is the final error of the third task when the objectives have one.
     """
 
     gamma: float
     quality: float
+    size_mae: float = 1.0
+    objectives: Objectives = TWO
     tau: float = 3.0
 
     def result(self, epoch: int) -> dict[str, float]:
+        objectives = self.objectives
         final = np.array(
             [0.25 + 0.7 * math.sin(math.pi / 2 * self.gamma) ** 0.5,
-             0.4 + 0.55 * math.cos(math.pi / 2 * self.gamma) ** 0.5]
+             0.4 + 0.55 * math.cos(math.pi / 2 * self.gamma) ** 0.5,
+             self.size_mae][: len(objectives.objectives)]
         )  # fmt: skip
-        accuracy = CHANCE + (final - CHANCE) * self.quality * (1 - math.exp(-epoch / self.tau))
-        return {
-            "training_iteration": epoch,
-            METRICS[0]: float(accuracy[0]),
-            METRICS[1]: float(accuracy[1]),
-            "val_mean_accuracy": float(accuracy.mean()),
-        }
+        reference = np.array([objectives.reference(name) for name in objectives.objectives])
+        values = reference + (final - reference) * self.quality * (1 - math.exp(-epoch / self.tau))
+        metrics = dict(zip(objectives.columns(), map(float, values), strict=True))
+        # ASHA's scalar, as the trainable reports it.
+        return {"training_iteration": epoch, **metrics, SCORE_COLUMN: objectives.score(metrics)}
 
 
 @dataclass(frozen=True)
@@ -84,17 +98,20 @@ def drive(
     return epochs, calls
 
 
-def trade_off_curves(count: int, *, seed: int) -> list[Curve]:
+def trade_off_curves(count: int, *, seed: int, objectives: Objectives = TWO) -> list[Curve]:
     rng = np.random.default_rng(seed)
+    gammas, qualities = rng.random(count), rng.uniform(0.6, 1, count)
+    size_maes = rng.uniform(0.3, 1.8, count)
     return [
-        Curve(float(g), float(q))
-        for g, q in zip(rng.random(count), rng.uniform(0.6, 1, count), strict=True)
+        Curve(float(g), float(q), float(mae), objectives)
+        for g, q, mae in zip(gammas, qualities, size_maes, strict=True)
     ]
 
 
-def mo_asha(**kwargs: float) -> MOASHAScheduler:
+def mo_asha(objectives: Objectives = TWO, **kwargs: float) -> MOASHAScheduler:
+    """MO-ASHA as the search builds it: on the objectives' columns and directions."""
     settings = {"max_t": 27, "grace_period": 1, "reduction_factor": 3, **kwargs}
-    return MOASHAScheduler(metric=METRICS, mode=["max", "max"], **settings)
+    return MOASHAScheduler(metric=objectives.columns(), mode=objectives.modes, **settings)
 
 
 def test_rungs_are_grace_times_powers_of_eta_below_max_t() -> None:
@@ -108,8 +125,8 @@ def test_rungs_are_grace_times_powers_of_eta_below_max_t() -> None:
     ("kwargs", "message"),
     [
         (
-            {"metric": "val_task1_accuracy", "mode": "max"},
-            "two or more metrics, but got metric='val_task1_accuracy'",
+            {"metric": "val_item_accuracy", "mode": "max"},
+            "two or more metrics, but got metric='val_item_accuracy'",
         ),
         (
             {"metric": METRICS, "mode": ["max"]},
@@ -131,20 +148,25 @@ def test_bad_settings_are_one_line_naming_the_value(kwargs: dict, message: str) 
         MOASHAScheduler(**kwargs)
 
 
-def test_decisions_replay_the_pure_rule_and_stopped_trials_keep_their_budget() -> None:
+@pytest.mark.parametrize("objectives", [TWO, THREE], ids=["two tasks", "three with an MAE"])
+def test_decisions_replay_the_pure_rule_and_stopped_trials_keep_their_budget(
+    objectives: Objectives,
+) -> None:
+    columns = objectives.columns()
     for seed in range(5):
-        scheduler = mo_asha()
-        curves = trade_off_curves(30, seed=seed)
+        scheduler = mo_asha(objectives)
+        curves = trade_off_curves(30, seed=seed, objectives=objectives)
         epochs, calls = drive(scheduler, curves, max_t=27)
-        # Replay every call on rungs kept here, from the reported results alone.
+        # Replay every call on rungs kept here, from the reported results alone, with the
+        # minimised metric negated as the pure rule expects.
         rungs: dict[int, list[list[float]]] = {1: [], 3: [], 9: []}
         for call in calls:
             epoch = int(call.result["training_iteration"])
-            point = [call.result[name] for name in METRICS]
+            point = list(objectives.signs * [call.result[name] for name in columns])
             expected = "STOP" if epoch == 27 else "CONTINUE"
             if epoch in rungs:
                 if not continues_at_rung(
-                    np.array(rungs[epoch]).reshape(-1, 2), point, reduction_factor=3
+                    np.array(rungs[epoch]).reshape(-1, len(columns)), point, reduction_factor=3
                 ):
                     expected = "STOP"
                 rungs[epoch].append(point)
@@ -158,8 +180,9 @@ def test_decisions_replay_the_pure_rule_and_stopped_trials_keep_their_budget() -
         assert all(len(r) > 0 for r in rungs.values())  # every rung judged someone
 
 
-def test_never_stops_the_best_trial_on_either_task_where_asha_on_the_mean_does() -> None:
-    """The ends of the front are what a scalar loses; ASHA on the mean stops them, MO-ASHA not."""
+def test_never_stops_the_best_trial_on_either_task_where_asha_on_the_score_does() -> None:
+    """The ends of the front are what a scalar loses; ASHA on the mean improvement over the
+    constant predictors (``val_score``) stops them, MO-ASHA not."""
     rng = np.random.default_rng(0)
     middle = [
         Curve(float(g), float(q))
@@ -168,12 +191,12 @@ def test_never_stops_the_best_trial_on_either_task_where_asha_on_the_mean_does()
     curves = [*middle, Curve(1.0, quality=1.0), Curve(0.0, quality=1.0)]  # the ends arrive last
     ends = {"t010", "t011"}
     assert all(
-        c.result(27)["val_mean_accuracy"] > curves[10].result(27)["val_mean_accuracy"]
+        c.result(27)[SCORE_COLUMN] > max(end.result(27)[SCORE_COLUMN] for end in curves[10:])
         for c in middle
     )
 
     asha = ASHAScheduler(
-        metric="val_mean_accuracy", mode="max", max_t=27, grace_period=1, reduction_factor=3
+        metric=SCORE_COLUMN, mode="max", max_t=27, grace_period=1, reduction_factor=3
     )
     asha_epochs, _ = drive(asha, curves, max_t=27)
     assert any(asha_epochs[t] < 27 for t in ends)
@@ -187,8 +210,8 @@ def test_never_stops_the_best_trial_on_either_task_where_asha_on_the_mean_does()
 def test_a_non_dominated_result_goes_on_while_the_rung_is_young() -> None:
     scheduler = mo_asha(reduction_factor=4)
     points = [(0.5, 0.5), (0.6, 0.4), (0.4, 0.6), (0.45, 0.55)]  # a front of 4, none dominated
-    for index, (task1, task2) in enumerate(points):
-        result = {"training_iteration": 1, METRICS[0]: task1, METRICS[1]: task2}
+    for index, (item, group) in enumerate(points):
+        result = {"training_iteration": 1, METRICS[0]: item, METRICS[1]: group}
         assert scheduler.on_trial_result(None, StubTrial(f"t{index}"), result) == "CONTINUE"
     dominated = {"training_iteration": 1, METRICS[0]: 0.45, METRICS[1]: 0.5}
     assert scheduler.on_trial_result(None, StubTrial("t9"), dominated) == "STOP"
@@ -212,6 +235,49 @@ def test_min_mode_ranks_losses_like_negated_accuracies() -> None:
     assert scheduler.on_trial_result(None, StubTrial("c"), better) == "CONTINUE"
 
 
+def test_three_objectives_with_an_mae_rank_a_lower_error_as_better() -> None:
+    scheduler = mo_asha(THREE, max_t=9)
+    assert scheduler.metrics == ("val_item_accuracy", "val_group_accuracy", "val_size_mae")
+    item, group, size = THREE.columns()
+
+    def result(mae: float) -> dict[str, float]:
+        return {"training_iteration": 1, item: 0.5, group: 0.5, size: mae}
+
+    assert scheduler.on_trial_result(None, StubTrial("a"), result(1.0)) == "CONTINUE"
+    assert scheduler.on_trial_result(None, StubTrial("worse"), result(1.2)) == "STOP"
+    assert scheduler.on_trial_result(None, StubTrial("better"), result(0.8)) == "CONTINUE"
+    assert scheduler.stopped_at == {"worse": 1}
+
+
+def search_options(scheduler: str, *, max_epochs: int = 27) -> SearchOptions:
+    return SearchOptions(
+        trials=8, data="synthetic", space=Path("space.yaml"), model="small",
+        max_epochs=max_epochs, batch_size=32, examples_per_epoch=None, concurrency=None,
+        cpus_per_trial=1.0, gpus_per_trial=0.0, sampler="tpe", scheduler=scheduler,
+        results=Path("results"), name="x", seed=0, data_dir=None, storage_path=None,
+        max_failures=0,
+    )  # fmt: skip
+
+
+def test_the_search_ranks_mo_asha_on_the_objectives_and_asha_on_the_score() -> None:
+    objectives = Objectives.for_tasks(
+        THREE.tasks, references=THREE.references, constraints={"group": {"min": 0.5}}
+    )
+    mo = make_scheduler(search_options("mo-asha"), objectives)
+    assert isinstance(mo, MOASHAScheduler)
+    assert mo.metrics == ("val_item_accuracy", "val_size_mae")  # the constraint is not ranked
+    assert mo.milestones == [1, 4, 16]
+    first = {"training_iteration": 1, "val_item_accuracy": 0.5, "val_size_mae": 1.0}
+    assert mo.on_trial_result(None, StubTrial("a"), first) == "CONTINUE"
+    worse = {**first, "val_size_mae": 1.1}  # a larger error: dominated
+    assert mo.on_trial_result(None, StubTrial("b"), worse) == "STOP"
+    asha = make_scheduler(search_options("asha"), objectives)
+    assert isinstance(asha, ASHAScheduler)
+    assert (asha.metric, asha._mode) == (SCORE_COLUMN, "max")
+    assert make_scheduler(search_options("none"), objectives) is None
+    assert make_scheduler(search_options("mo-asha", max_epochs=1), objectives) is None
+
+
 def test_max_t_ends_a_trial_without_counting_it_as_stopped_early() -> None:
     scheduler = mo_asha(max_t=3)
     result = {"training_iteration": 3, METRICS[0]: 0.1, METRICS[1]: 0.1}
@@ -229,7 +295,7 @@ def test_nan_or_inf_stops_the_trial_unrecorded_and_a_missing_metric_is_an_error(
     assert all(len(recorded) == 0 for _, recorded in scheduler._rungs)
     no_progress = {"epoch": 1}
     assert scheduler.on_trial_result(None, StubTrial("b"), no_progress) == "CONTINUE"
-    with pytest.raises(ValueError, match="the result lacks \\['val_task2_accuracy'\\]"):
+    with pytest.raises(ValueError, match="the result lacks \\['val_group_accuracy'\\]"):
         scheduler.on_trial_result(None, StubTrial("c"), {"training_iteration": 1, METRICS[0]: 0.5})
 
 
@@ -246,7 +312,7 @@ def test_tune_cannot_override_the_metrics_and_state_survives_save_and_restore(
 ) -> None:
     scheduler = mo_asha()
     assert scheduler.set_search_properties(None, None)
-    assert not scheduler.set_search_properties("val_mean_accuracy", "max")
+    assert not scheduler.set_search_properties(SCORE_COLUMN, "max")
     assert scheduler.metric is None and scheduler.metrics == tuple(METRICS)
     drive(scheduler, trade_off_curves(12, seed=0), max_t=27)
     scheduler.save(str(tmp_path / "scheduler.pkl"))

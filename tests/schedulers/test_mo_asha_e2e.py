@@ -11,18 +11,19 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
-from tune_mtl.searcher import STUDY_FILE
+from tune_mtl.data import synthetic
+from tune_mtl.results import STUDY_FILE
 
 pytestmark = pytest.mark.e2e
 
-VAL = ["val_task1_accuracy", "val_task2_accuracy"]
+VAL = [task.column("val") for task in synthetic.TASKS]  # val_shape_accuracy, val_family_accuracy
 
 
 def test_mo_asha_search_stops_trials_prunes_them_in_optuna_and_keeps_them_off_the_front(
     tmp_path: Path,
 ) -> None:
     done = run_cli(
-        "search", "--dataset", "synthetic", "--scheduler", "mo-asha", "--trials", "6",
+        "search", "--data", "synthetic", "--scheduler", "mo-asha", "--trials", "6",
         "--max-epochs", "4", "--results", str(tmp_path), "--name", "mo", "--seed", "1",
         cwd=tmp_path,
     )  # fmt: skip
@@ -32,11 +33,12 @@ def test_mo_asha_search_stops_trials_prunes_them_in_optuna_and_keeps_them_off_th
     pareto = pd.read_csv(experiment / "pareto.csv")
     summary = json.loads((experiment / "summary.json").read_text())
 
-    assert summary["scheduler"] == "mo-asha" and summary["scheduler_metric"] == VAL
+    assert VAL == ["val_shape_accuracy", "val_family_accuracy"]
+    assert summary["options"]["scheduler"] == "mo-asha" and summary["scheduler_metric"] == VAL
     assert set(trials["status"]) <= {"completed", "stopped"}
     stopped = trials[trials["status"] == "stopped"]
-    # With seed 1 the second trial dominates the third at epoch 1 (task 1 up, task 2 equal), and
-    # the third cannot start before the second reports: a stop is certain.
+    # With seed 1 the first trial's epoch-1 result dominates the second's (shape 0.5 against
+    # 0.25, family 0.5 for both), and the second starts after the first reports: a stop is certain.
     assert len(stopped) >= 1
     assert (stopped["epochs"] == 1).all()  # the only rung below 4 epochs, eta 4
     assert (trials.loc[trials["status"] == "completed", "epochs"] == 4).all()
