@@ -90,6 +90,10 @@ def test_a_three_task_search_of_the_users_own_model_through_the_cli(tmp_path: Pa
     assert exported.returncode == 0, exported.stderr[-2000:]
     sidecar = json.loads((folder / "knee.json").read_text())
     assert [o["output"] for o in sidecar["outputs"]] == ["colour", "parity", "size"]
+    knee_row = trials.set_index("trial_id").loc[sidecar["trial_id"]]
+    assert sidecar["loss_weights"] == {
+        name: pytest.approx(knee_row[f"weight_{name}"]) for name in ("colour", "parity", "size")
+    }
     assert sidecar["metrics"]["test"]["size"] == pytest.approx(
         pareto.loc[pareto["knee"], "test_size_mae"].item()
     )

@@ -27,6 +27,7 @@ from tune_mtl.trial_files import (
     latest_checkpoint,
     trial_config,
 )
+from tune_mtl.weights import WEIGHT_PREFIX
 
 __all__ = ["ExportedModel", "export_model", "describe"]
 
@@ -149,6 +150,9 @@ def export_model(
         "knee": chosen == summary.knee_trial_id,
         "epochs": checkpoint.epochs,
         "config": trial_config(result.path, chosen),
+        "loss_weights": {
+            task.name: _number(row.get(f"{WEIGHT_PREFIX}{task.name}")) for task in tasks
+        },
         "input": _input_spec(checkpoint.path),
         "outputs": [
             {
