@@ -11,7 +11,7 @@ import pytest
 from tune_mtl.building import build_model
 from tune_mtl.data import synthetic
 from tune_mtl.data.spec import Split
-from tune_mtl.model import build_seed, build_small
+from tune_mtl.model import build_lenet, build_seed, build_small
 from tune_mtl.tasks import Task
 
 TASKS = (
@@ -79,3 +79,40 @@ def test_trunk_filters_keep_the_presets_ratio() -> None:
 def test_too_small_images_are_refused_with_a_clear_message() -> None:
     with pytest.raises(ValueError, match="12x12 pixels are too small for 3 conv layers"):
         build_seed({}, TASKS[:2], input_shape=(12, 12, 1))
+
+
+def test_lenet_is_pareto_mtls_network() -> None:
+    """Conv 10 9x9, pool, Conv 20 5x5, pool, shared Dense 50; one head per task, no branches."""
+    builder = functools.partial(build_lenet, input_shape=(36, 36, 1))
+    model = build_model(builder, {}, TASKS, sample=sample((36, 36, 1)))
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [(c.filters, c.kernel_size, c.padding) for c in convs] == [
+        (10, (9, 9), "valid"), (20, (5, 5), "valid")
+    ]  # fmt: skip
+    assert all(c.activation is keras.activations.relu for c in convs)
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    assert [p.pool_size for p in pools] == [(2, 2), (2, 2)]
+    flat = next(layer for layer in model.layers if isinstance(layer, keras.layers.Flatten))
+    assert flat.output.shape[1:] == (5 * 5 * 20,)  # 36 -> 28 -> 14 -> 10 -> 5
+    shared = model.get_layer("shared")
+    assert shared.units == 50 and shared.activation is keras.activations.relu
+    dense = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert sorted(dense) == sorted(["shared", *(task.name for task in TASKS)])
+    for task in TASKS:  # each head reads the 50 shared units directly
+        assert tuple(model.get_layer(task.name).kernel.shape) == (50, task.units)
+    outputs = model.predict(np.zeros((3, 36, 36, 1), dtype=np.uint8), verbose=0)
+    assert {name: out.shape for name, out in outputs.items()} == {
+        "shape": (3, 4), "family": (3, 2), "flag": (3, 1), "size": (3, 1)
+    }  # fmt: skip
+    np.testing.assert_allclose(outputs["family"].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_lenet_reads_widths_and_refuses_too_small_images() -> None:
+    model = build_lenet(
+        {"trunk_filters": 5, "shared_width": 30}, TASKS[:2], input_shape=(36, 36, 1)
+    )
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [5, 10]
+    assert model.get_layer("shared").units == 30
+    with pytest.raises(ValueError, match="18x18 pixels are too small for 2 conv layers"):
+        build_lenet({}, TASKS[:2], input_shape=(18, 18, 1))

@@ -129,3 +129,78 @@ def test_the_front_of_mixed_directions_with_a_constraint() -> None:
     assert objectives.columns() == ["val_item_accuracy", "val_size_mae"]
     # Boxes from (0.25, -3): a spans 0.65 x 1, b 0.55 x 2, overlapping in 0.55 x 1.
     assert hypervolume_of(front, objectives) == pytest.approx(0.65 + 1.1 - 0.55)
+
+
+# The loss hypervolume of Multi-Fashion's papers: test losses below a loss of 2 per task.
+
+
+def brute_force_loss_hypervolume(losses: np.ndarray, reference: float) -> float:
+    """The union of the boxes [loss, reference] summed cell by cell over the grid of their
+    corners: a cell counts when some point is no worse than its lowest corner."""
+    axes = [np.unique(np.append(np.minimum(losses[:, k], reference), reference))
+            for k in range(losses.shape[1])]  # fmt: skip
+    volume = 0.0
+    for cell in np.ndindex(*(len(axis) - 1 for axis in axes)):
+        low = np.array([axis[i] for axis, i in zip(axes, cell, strict=True)])
+        high = np.array([axis[i + 1] for axis, i in zip(axes, cell, strict=True)])
+        if (losses <= low).all(axis=1).any():
+            volume += float(np.prod(high - low))
+    return volume
+
+
+@pytest.mark.parametrize("tasks", [2, 3])
+@pytest.mark.parametrize("seed", range(10))
+def test_loss_hypervolume_matches_brute_force(tasks: int, seed: int) -> None:
+    from tune_mtl.results import LOSS_HYPERVOLUME_REFERENCE, loss_hypervolume
+
+    rng = np.random.default_rng(seed)
+    losses = rng.uniform(0.1, 2.5, size=(int(rng.integers(1, 9)), tasks))  # some beyond 2
+    expected = brute_force_loss_hypervolume(losses, LOSS_HYPERVOLUME_REFERENCE)
+    assert loss_hypervolume(losses) == pytest.approx(expected, rel=1e-12)
+
+
+def test_loss_hypervolume_reference_point_is_two_per_task() -> None:
+    from tune_mtl.results import LOSS_HYPERVOLUME_REFERENCE, loss_hypervolume
+
+    assert LOSS_HYPERVOLUME_REFERENCE == 2.0
+    assert loss_hypervolume([[0.5, 0.25]]) == pytest.approx((2 - 0.5) * (2 - 0.25))
+    assert loss_hypervolume([[0.0, 0.0]]) == pytest.approx(4.0)
+    assert loss_hypervolume([[0.5, 2.0], [2.1, 0.1]]) == 0.0  # no better than 2 in every task
+    # Two points: their boxes overlap in (2 - 1) * (2 - 1).
+    assert loss_hypervolume([[0.5, 1.0], [1.0, 0.5]]) == pytest.approx(1.5 + 1.5 - 1.0)
+
+
+def test_loss_hypervolume_of_a_front_and_where_it_shows(tmp_path: Path, capsys) -> None:
+    from tune_mtl.results import loss_hypervolume_of
+
+    front = pd.DataFrame(
+        {
+            "trial_id": ["a", "b", "c"],
+            "knee": [True, False, False],
+            "val_shape_accuracy": [0.9, 0.8, 0.7],
+            "val_family_accuracy": [0.7, 0.8, 0.9],
+            "test_shape_loss": [0.5, 1.0, np.nan],
+            "test_family_loss": [1.0, 0.5, 0.2],
+        }
+    )
+    volume = loss_hypervolume_of(front, OBJECTIVES)  # c has no shape loss: left out
+    assert volume == pytest.approx(2.0)
+    assert loss_hypervolume_of(front.drop(columns="test_family_loss"), OBJECTIVES) == 0.0
+    with_size = Objectives.for_tasks(
+        [Task("shape", classes="abc"), Task("size", kind="regression")], references=[0.3, 1.0]
+    )
+    assert loss_hypervolume_of(front.assign(test_size_loss=0.1), with_size) is None
+
+    trials = front.drop(columns=["knee"]).assign(status="completed")
+    summary = summary_for(OBJECTIVES, front, hypervolume_test_loss=volume)
+    write_results(tmp_path / "exp", trials, front, summary)
+    result = load_results(tmp_path / "exp")
+    assert result.summary.hypervolume_test_loss == pytest.approx(2.0)
+    assert main(["pareto", str(tmp_path / "exp")]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.endswith("; test loss hypervolume 2.0000 (reference loss 2 per task)")
+
+    write_results(tmp_path / "without", trials, front, summary_for(OBJECTIVES, front))
+    assert load_results(tmp_path / "without").summary.hypervolume_test_loss is None
+    assert main(["pareto", str(tmp_path / "without")]) == 0
+    assert "loss hypervolume" not in capsys.readouterr().out

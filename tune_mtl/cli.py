@@ -34,8 +34,9 @@ def search_command(
         typer.Option(
             "--data",
             "--dataset",
-            help="fashion_mnist, cifar10, synthetic, or your loader as module:function or "
-            "path/to/file.py:function, returning a tune_mtl.Dataset [default: fashion_mnist].",
+            help="fashion_mnist, multi_fashion, cifar10, synthetic, or your loader as "
+            "module:function or path/to/file.py:function, returning a tune_mtl.Dataset "
+            "[default: fashion_mnist].",
         ),
     ] = None,
     space: Annotated[
@@ -85,8 +86,9 @@ def search_command(
     model: Annotated[
         Optional[str],
         typer.Option(
-            help="small (CPU-sized), seed (the article's network), or your builder "
-            "build(hp, tasks) as module:function or path/to/file.py:function [default: small]."
+            help="small (CPU-sized), seed (the article's network), lenet (Pareto MTL's), or your "
+            "builder build(hp, tasks) as module:function or path/to/file.py:function "
+            "[default: small]."
         ),
     ] = None,
     load_in_trials: Annotated[
@@ -251,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    if args[0] == "search" and "--help" not in args:
+        from tune_mtl.quiet_tensorflow import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # before a CPU-only machine's CUDA lines can reach the user
     try:
         app(args=args, prog_name="tune-mtl", standalone_mode=False)
     except Exit as done:

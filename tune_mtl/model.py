@@ -1,12 +1,14 @@
 """The built-in multi-task networks, written as any user's builder: ``build(hp, tasks)``.
 
-Both take images (``(height, width, channels)`` uint8), rescale them, run a conv trunk and a shared
-dense layer, then one dense branch and one output per task, named after the task. They use
+All take images (``(height, width, channels)`` uint8), rescale them, run a conv trunk and a shared
+dense layer, then one output per task, named after the task (`small` and `seed` through a dense
+branch per task; `lenet`, Pareto MTL's network, straight from the shared layer). They use
 keras.layers only, so they run on any Keras backend. Hyperparameters they read (all optional):
 
 - ``trunk_filters``: filters of the first conv layer; later layers keep the preset's ratio.
 - ``shared_width``: units of the shared dense layer.
-- ``branch_width``: units of the first layer of every branch; ``<task>_width`` sets one task's.
+- ``branch_width``: units of the first layer of every branch; ``<task>_width`` sets one task's
+  (not read by `lenet`, which has no branches).
 - ``dropout``: rate after the shared layer and after every branch layer.
 """
 
@@ -20,7 +22,7 @@ import keras
 
 from tune_mtl.tasks import Task
 
-__all__ = ["BUILDERS", "Preset", "build_small", "build_seed", "output_layer"]
+__all__ = ["BUILDERS", "Preset", "build_small", "build_seed", "build_lenet", "output_layer"]
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,20 @@ def output_layer(task: Task, x: Any) -> Any:
     return keras.layers.Dense(task.units, activation=activation, name=task.name)(x)
 
 
-def _check_image_size(input_shape: tuple[int, ...], conv_layers: int) -> None:
+def _check_image_size(input_shape: tuple[int, ...], kernel_sizes: Sequence[int]) -> None:
+    """Refuses inputs that are not images, or too small for the unpadded convs and 2x2 pools."""
     if len(input_shape) != 3:
         raise ValueError(
             f"the built-in models take images of shape (height, width, channels), but the inputs "
             f"have shape {input_shape}; write your own builder (--model file.py:build)."
         )
     side = min(input_shape[:2])
-    for _ in range(conv_layers):
-        side = (side - 2) // 2  # an unpadded 3x3 conv, then a 2x2 pool
+    for kernel in kernel_sizes:
+        side = (side - kernel + 1) // 2  # an unpadded conv, then a 2x2 pool
     if side < 1:
         raise ValueError(
             f"images of {input_shape[0]}x{input_shape[1]} pixels are too small for "
-            f"{conv_layers} conv layers; use a model with fewer trunk_filters layers."
+            f"{len(kernel_sizes)} conv layers; use a model with fewer trunk_filters layers."
         )
 
 
@@ -65,7 +68,7 @@ def _build(
     first = int(hp.get("trunk_filters", preset.trunk_filters[0]))
     filters = [max(1, round(first * f / preset.trunk_filters[0])) for f in preset.trunk_filters]
     dropout = float(hp.get("dropout", 0.0))
-    _check_image_size(input_shape, len(filters))
+    _check_image_size(input_shape, [3] * len(filters))
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="image")
     x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
     for count in filters:
@@ -102,4 +105,40 @@ def build_seed(
     return _build(SEED, hp, tasks, input_shape)
 
 
-BUILDERS: dict[str, Callable[..., keras.Model]] = {"small": build_small, "seed": build_seed}
+# Pareto MTL's LeNet (Lin et al., NeurIPS 2019), the network of the Multi-Fashion benchmark.
+LENET_FILTERS = (10, 20)
+LENET_KERNELS = (9, 5)
+LENET_SHARED_WIDTH = 50
+
+
+def build_lenet(
+    hp: Mapping[str, Any], tasks: Sequence[Task], *, input_shape: tuple[int, ...]
+) -> keras.Model:
+    """`lenet`: Pareto MTL's network for Multi-Fashion: Conv 10 9x9, pool, Conv 20 5x5, pool,
+    shared Dense 50, and each task's output straight from the shared layer (no branches).
+
+    Reads ``trunk_filters`` (first conv, default 10; the second keeps twice as many),
+    ``shared_width`` (default 50) and ``dropout`` (after the shared layer, default 0); without
+    them it is the papers' network.
+    """
+    first = int(hp.get("trunk_filters", LENET_FILTERS[0]))
+    filters = [max(1, round(first * f / LENET_FILTERS[0])) for f in LENET_FILTERS]
+    _check_image_size(input_shape, LENET_KERNELS)
+    inputs = keras.Input(shape=input_shape, dtype="uint8", name="image")
+    x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
+    for count, kernel in zip(filters, LENET_KERNELS, strict=True):
+        x = keras.layers.Conv2D(count, kernel, activation="relu")(x)
+        x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    width = int(hp.get("shared_width", LENET_SHARED_WIDTH))
+    shared = keras.layers.Dense(width, activation="relu", name="shared")(x)
+    shared = keras.layers.Dropout(float(hp.get("dropout", 0.0)))(shared)
+    outputs = {task.name: output_layer(task, shared) for task in tasks}
+    return keras.Model(inputs, outputs, name="lenet")
+
+
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "small": build_small,
+    "seed": build_seed,
+    "lenet": build_lenet,
+}

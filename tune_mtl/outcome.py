@@ -26,6 +26,7 @@ from tune_mtl.results import (
     SearchResult,
     front_of,
     hypervolume_of,
+    loss_hypervolume_of,
     trial_status,
     write_results,
 )
@@ -190,5 +191,6 @@ def finish(
         wall_seconds=time.perf_counter() - started,
         experiment_path=storage.location(options.name),
         versions=_versions(),
+        hypervolume_test_loss=loss_hypervolume_of(front, objectives),
     )
     return write_results(experiment_dir, trials_table, front, summary)

@@ -71,7 +71,7 @@ def load_data(
     if data_dir is not None:
         if given not in READS_FILES:
             raise TuneMtlError(
-                f"--data-dir applies to the built-in {' and '.join(READS_FILES)}, not to "
+                f"--data-dir applies to the built-in {', '.join(READS_FILES)}, not to "
                 f"--data {code.reference or given}; let your loader find its own files."
             )
         if not data_dir.is_dir():

@@ -23,7 +23,7 @@ from tune_mtl import plots
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume, pareto_mask
-from tune_mtl.results import SearchResult, load_results
+from tune_mtl.results import SearchResult, load_results, loss_hypervolume_note
 from tune_mtl.tasks import Task
 from tune_mtl.trial_files import count_parameters, epoch_histories, latest_checkpoint
 from tune_mtl.weights import SIMPLEX_PREFIX
@@ -195,7 +195,8 @@ def _overview_html(result: SearchResult, experiment_arg: str) -> str:
         "Search time": f"{summary.wall_seconds / 60:.1f} min",
         "Front": f"{summary.front_size} trials; knee {summary.knee_trial_id}",
         "Hypervolume": f"validation {summary.hypervolume_val:.4f}, test "
-        f"{summary.hypervolume_test:.4f}, above the reference of every objective",
+        f"{summary.hypervolume_test:.4f}, above the reference of every objective"
+        f"{loss_hypervolume_note(summary)}",
         "Versions": ", ".join(f"{k} {v}" for k, v in summary.versions.items()),
     }
     rows = "".join(

@@ -21,6 +21,7 @@ from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume, knee_index, pareto_mask
 from tune_mtl.summary import Summary
+from tune_mtl.tasks import column
 
 __all__ = [
     "SearchResult",
@@ -32,6 +33,10 @@ __all__ = [
     "front_columns",
     "FRONT_FORMATS",
     "hypervolume_of",
+    "loss_hypervolume",
+    "loss_hypervolume_of",
+    "loss_hypervolume_note",
+    "LOSS_HYPERVOLUME_REFERENCE",
     "trial_status",
     "FINISHED",
 ]
@@ -99,6 +104,50 @@ def hypervolume_of(front: pd.DataFrame, objectives: Objectives, split: str = "va
         return 0.0
     points = objectives.maximised(front, split)
     return hypervolume(points[~np.isnan(points).any(axis=1)], objectives.reference_point)
+
+
+# Every task's coordinate of the loss hypervolume's reference point.
+LOSS_HYPERVOLUME_REFERENCE = 2.0
+
+
+def loss_hypervolume(losses: np.ndarray | list) -> float:
+    """Hypervolume of ``(n_points, n_tasks)`` losses (minimised) below the reference point.
+
+    The reference point is a loss of `LOSS_HYPERVOLUME_REFERENCE` (2) in every task, (2, 2) for
+    two, as COSMOS's code (Ruchte & Grabocka, 2021) scores the test cross-entropies of a front on
+    Multi-Fashion. One point spans ``(2 - l1) * (2 - l2)``; a point with a loss of 2 or more in
+    any task adds nothing. The losses are negated, and the reference with them, because
+    `tune_mtl.pareto.hypervolume` maximises.
+    """
+    points = -np.asarray(losses, dtype=float)
+    if points.ndim != 2:
+        raise ValueError(f"losses must have shape (n, n_tasks), but got {points.shape}.")
+    return hypervolume(points, np.full(points.shape[1], -LOSS_HYPERVOLUME_REFERENCE))
+
+
+def loss_hypervolume_of(front: pd.DataFrame, objectives: Objectives) -> float | None:
+    """`loss_hypervolume` of the front's test losses of the objective tasks (the columns
+    ``test_<task>_loss``); None when an objective task is a regression task, whose loss is no
+    cross-entropy."""
+    tasks = objectives.objective_tasks
+    if not all(task.is_classifier for task in tasks):
+        return None
+    columns = [column(task.name, "loss", "test") for task in tasks]
+    if not set(columns) <= set(front.columns):
+        return 0.0
+    losses = front[columns].to_numpy(dtype=float)
+    return loss_hypervolume(losses[~np.isnan(losses).any(axis=1)])
+
+
+def loss_hypervolume_note(summary: Summary) -> str:
+    """``; test loss hypervolume 1.2345 (reference loss 2 per task)`` for a summary that has
+    one, else nothing: what the front's table and the report add after the hypervolume."""
+    if summary.hypervolume_test_loss is None:
+        return ""
+    return (
+        f"; test loss hypervolume {summary.hypervolume_test_loss:.4f} "
+        f"(reference loss {LOSS_HYPERVOLUME_REFERENCE:g} per task)"
+    )
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -194,5 +243,5 @@ def _front_table(result: SearchResult) -> str:
     volume = result.summary.hypervolume_test
     return (
         f"Pareto front: {len(table)} of {len(result.trials)} trials "
-        f"(* knee), test hypervolume {volume:.4f}\n{text}"
+        f"(* knee), test hypervolume {volume:.4f}{loss_hypervolume_note(result.summary)}\n{text}"
     )

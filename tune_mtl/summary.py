@@ -35,6 +35,9 @@ class Summary:
         hypervolume_reference: the constant predictors' value per objective.
         hypervolume_val: the front's hypervolume on validation metrics.
         hypervolume_test: the same on the test split.
+        hypervolume_test_loss: the hypervolume of the front's test losses of the objective tasks
+            below the reference point of a loss of 2 per task (`tune_mtl.results.loss_hypervolume`,
+            as Multi-Fashion's papers report it); None when an objective is a regression task.
         knee_trial_id: the front's knee; None for an empty front.
         wall_seconds: the whole search, data loading included.
         experiment_path: where Ray keeps the experiment.
@@ -59,6 +62,7 @@ class Summary:
     wall_seconds: float
     experiment_path: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    hypervolume_test_loss: float | None = None
 
     @property
     def task_objectives(self) -> Objectives:

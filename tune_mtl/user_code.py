@@ -24,8 +24,8 @@ from tune_mtl.errors import TuneMtlError
 
 __all__ = ["BUILTIN_MODELS", "BUILTIN_DATA", "UserCode", "resolve_function", "reference_of"]
 
-BUILTIN_MODELS = ("small", "seed")
-BUILTIN_DATA = ("fashion_mnist", "cifar10", "synthetic")
+BUILTIN_MODELS = ("small", "seed", "lenet")
+BUILTIN_DATA = ("fashion_mnist", "cifar10", "synthetic", "multi_fashion")
 
 
 @dataclass(frozen=True)

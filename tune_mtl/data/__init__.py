@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tune_mtl.data import cifar10, fashion_mnist, synthetic
+from tune_mtl.data import cifar10, fashion_mnist, multi_fashion, synthetic
 from tune_mtl.data.spec import Dataset, Split, stratified_split
 from tune_mtl.errors import TuneMtlError
 
@@ -17,9 +17,10 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "fashion_mnist": fashion_mnist.load,
     "cifar10": cifar10.load,
     "synthetic": synthetic.load,
+    "multi_fashion": multi_fashion.load,
 }
 # The built-ins that read files and take a folder to read them from.
-READS_FILES = ("fashion_mnist", "cifar10")
+READS_FILES = ("fashion_mnist", "cifar10", "multi_fashion")
 
 
 def call_loader(loader: Callable[[], Any], *, name: str) -> Dataset:
