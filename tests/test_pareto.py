@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
-
-import itertools
 
 from tune_mtl.pareto import hypervolume, hypervolume_2d, knee_index, pareto_mask
 

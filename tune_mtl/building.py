@@ -15,10 +15,21 @@ import numpy as np
 
 from tune_mtl.data.spec import Split
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.repeats import SEED_KEY
 from tune_mtl.tasks import Task
+from tune_mtl.user_code import call_user
+from tune_mtl.weighting import weighting_of
 from tune_mtl.weights import SIMPLEX_PREFIX, loss_weights
 
-__all__ = ["Hyperparameters", "Builder", "build_model", "compile_model", "DEFAULT_LEARNING_RATE"]
+__all__ = [
+    "Hyperparameters",
+    "Builder",
+    "build_model",
+    "compile_model",
+    "task_loss",
+    "task_metric",
+    "DEFAULT_LEARNING_RATE",
+]
 
 Builder = Callable[[Mapping[str, Any], Sequence[Task]], keras.Model]
 DEFAULT_LEARNING_RATE = 1e-3
@@ -29,7 +40,9 @@ class Hyperparameters(Mapping[str, Any]):
     ``hp.get("shared_width", 64)``."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
-        self._values = {k: v for k, v in values.items() if not k.startswith(SIMPLEX_PREFIX)}
+        self._values = {
+            k: v for k, v in values.items() if not k.startswith(SIMPLEX_PREFIX) and k != SEED_KEY
+        }
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._values:
@@ -49,7 +62,8 @@ class Hyperparameters(Mapping[str, Any]):
         return f"Hyperparameters({self._values!r})"
 
 
-def _loss(task: Task) -> keras.losses.Loss:
+def task_loss(task: Task) -> keras.losses.Loss:
+    """A task's loss: cross-entropy for classes, MSE or Huber for regression."""
     if task.kind == "classification":
         return keras.losses.SparseCategoricalCrossentropy()
     if task.kind == "binary":
@@ -57,7 +71,8 @@ def _loss(task: Task) -> keras.losses.Loss:
     return keras.losses.Huber() if task.loss == "huber" else keras.losses.MeanSquaredError()
 
 
-def _metric(task: Task) -> keras.metrics.Metric:
+def task_metric(task: Task) -> keras.metrics.Metric:
+    """A task's metric, named as `Task.metric` spells it."""
     if task.kind == "classification":
         return keras.metrics.SparseCategoricalAccuracy(name=task.metric)
     if task.kind == "binary":
@@ -75,9 +90,9 @@ def compile_model(
     """Compiles with each task's loss and metric, the loss weights and Adam."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss={task.name: _loss(task) for task in tasks},
+        loss={task.name: task_loss(task) for task in tasks},
         loss_weights={task.name: float(weights[task.name]) for task in tasks},
-        metrics={task.name: [_metric(task)] for task in tasks},
+        metrics={task.name: [task_metric(task)] for task in tasks},
         # TensorFlow's XLA ran small conv nets 2.5x slower on CPU; JAX is always compiled.
         jit_compile=keras.config.backend() == "jax",
     )
@@ -140,25 +155,25 @@ def _named_outputs(model: keras.Model, sample: Split, tasks: Sequence[Task]) -> 
 
 
 def build_model(
-    build: Builder, config: Mapping[str, Any], tasks: Sequence[Task], *, sample: Split
+    build: Builder,
+    config: Mapping[str, Any],
+    tasks: Sequence[Task],
+    *,
+    sample: Split,
+    seed: int = 0,
 ) -> keras.Model:
     """Calls ``build(hp, tasks)``, checks its outputs on ``sample`` and compiles it.
+
+    With a learned ``weighting`` (`tune_mtl.weighting`) the model comes wrapped in a
+    `tune_mtl.weighting.model.WeightedModel`; ``seed`` seeds its random choices (PCGrad's order).
 
     Raises:
         TuneMtlError: the builder raised, returned something else than an uncompiled Keras model,
             or an output is missing, extra or of the wrong shape for its task.
     """
     name = getattr(build, "__name__", type(build).__name__)
-    try:
-        model = build(Hyperparameters(config), tuple(tasks))
-    except TuneMtlError:
-        raise
-    except Exception as error:  # the user's code may raise anything; say which and where
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise TuneMtlError(
-            f"the model builder {name} raised {type(error).__name__}: {message}; fix the builder "
-            "(run it once with --debug for the traceback)."
-        ) from error
+    model = call_user(build, Hyperparameters(config), tuple(tasks), role="the model builder",
+                      name=name)  # fmt: skip
     if not isinstance(model, keras.Model):
         raise TuneMtlError(
             f"the model builder {name} returned {type(model).__name__}, not a keras.Model; "
@@ -171,5 +186,10 @@ def build_model(
         )
     model = _named_outputs(model, sample, tasks)
     learning_rate = float(config.get("learning_rate", DEFAULT_LEARNING_RATE))
+    weighting = weighting_of(config)
+    if weighting.learned:
+        from tune_mtl.weighting.model import wrap_model
+
+        return wrap_model(model, tasks, weighting, learning_rate=learning_rate, seed=seed)
     weights = loss_weights(config, [task.name for task in tasks])
     return compile_model(model, tasks, weights=weights, learning_rate=learning_rate)

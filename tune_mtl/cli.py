@@ -71,6 +71,15 @@ def search_command(
             "or none [default: asha]."
         ),
     ] = None,
+    repeats: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            help="Runs per front candidate: train the front's members (and trials near it) "
+            "REPEATS - 1 more times with other seeds and choose the front on their means "
+            "[default: 1].",
+        ),
+    ] = None,
     results: Annotated[Path, typer.Option(help="Folder that holds each search's folder.")] = Path(
         "results"
     ),
@@ -156,7 +165,8 @@ def search_command(
             trials=trials, data=data, space=space, max_epochs=max_epochs,
             batch_size=batch_size, examples_per_epoch=examples_per_epoch,
             concurrency=concurrency, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-            sampler=sampler, scheduler=scheduler, results=results, name=name, seed=seed,
+            sampler=sampler, scheduler=scheduler, repeats=repeats, results=results, name=name,
+            seed=seed,
             data_dir=data_dir, model=model, address=address, storage_path=storage_path,
             max_failures=max_failures, time_budget_s=time_budget, load_in_trials=load_in_trials,
             echo=echo, verbose=verbose,

@@ -4,6 +4,11 @@ Which checkpoint: the search keeps only each trial's latest checkpoint, so the e
 trial at its last epoch. That is the model whose validation metrics ``trials.csv`` records and,
 for a front member, whose test metrics ``pareto.csv`` records; a trial stopped early is exported
 as it was when stopped. The file is copied byte for byte; nothing is retrained or re-evaluated.
+
+A trial with a learned loss weighting (`tune_mtl.weighting`) is exported the same way: its
+checkpoint's ``model.keras`` is the user's model without the training wrapper, compiled with the
+weights the trial ended with as float loss weights, so it loads with Keras alone; the learned
+log-variances of ``uncertainty`` stay in the checkpoint's ``training.keras``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "examples_per_epoch": None,
     "sampler": "tpe",
     "scheduler": "asha",
+    "repeats": 1,
 }
 
 
@@ -62,6 +63,8 @@ class SearchOptions:
     time_budget_s: float | None = None
     # Each trial calls the data loader itself instead of reading the data from Ray's object store.
     load_in_trials: bool = False
+    # Runs per front candidate: above 1, the front is chosen on means over seeds (tune_mtl.repeats).
+    repeats: int = 1
 
     def to_json(self) -> str:
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -93,7 +96,7 @@ def resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
             raise TuneMtlError(
                 f"{key} {merged[key]!r} is not known; choose one of {', '.join(allowed)}."
             )
-    for key in ("trials", "max_epochs", "batch_size"):
+    for key in ("trials", "max_epochs", "batch_size", "repeats"):
         if merged[key] < 1:
             raise TuneMtlError(f"{key} must be >= 1, but got {merged[key]}.")
     return merged

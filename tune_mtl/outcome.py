@@ -21,6 +21,7 @@ from tune_mtl.objectives import Objectives
 from tune_mtl.options import SearchOptions
 from tune_mtl.problem import Problem
 from tune_mtl.progress import error_line
+from tune_mtl.repeats import aggregate, candidates, mean_column, mean_front, repeat_seeds
 from tune_mtl.results import (
     FINISHED,
     SearchResult,
@@ -33,9 +34,13 @@ from tune_mtl.results import (
 from tune_mtl.scheduling import scheduler_metric
 from tune_mtl.summary import Summary
 from tune_mtl.trial_files import MODEL_FILE
-from tune_mtl.weights import loss_weights, weight_columns
+from tune_mtl.weighting import WEIGHTING_PARAM, final_weights
+from tune_mtl.weights import weight_columns
 
-__all__ = ["finish", "interrupted"]
+__all__ = ["finish", "interrupted", "Repeat"]
+
+# Trains candidates (trial ID -> configuration) once per seed: `tune_mtl.repeat_runs.run_repeats`.
+Repeat = Callable[[dict[str, dict[str, Any]], list[int]], tuple[list[Any], float]]
 
 
 def interrupted(statuses: pd.Series, *, trials: int, budget_spent: bool) -> bool:
@@ -74,7 +79,8 @@ def _trials_frame(
             "status": trial_status(trial.status, epochs=epochs, max_epochs=options.max_epochs),
         }
         row.update({name: trial.config.get(name) for name in params})
-        weights = loss_weights(trial.config, objectives.task_names)
+        # The last epoch's weights: a learned weighting's end point, or the static ones.
+        weights = final_weights(trial.config, last, objectives.task_names)
         row.update(zip(weight_columns(objectives.task_names), weights.values(), strict=True))
         row["epochs"] = epochs
         for task in objectives.tasks:
@@ -96,28 +102,92 @@ def _trials_frame(
     return pd.DataFrame(rows)
 
 
-def _evaluate_front(
-    front: pd.DataFrame, analysis: tune.ExperimentAnalysis, problem: Problem
-) -> pd.DataFrame:
-    """Evaluates each front member's last checkpoint once on the test split."""
+def _test_metrics(checkpoint: tune.Checkpoint, problem: Problem) -> dict[str, float]:
+    """A checkpoint's model evaluated once on the test split: each task's metric and loss."""
     import keras
 
     from tune_mtl.training import evaluate
 
+    with checkpoint.as_directory() as directory:
+        model = keras.models.load_model(Path(directory) / MODEL_FILE)
+    metrics = evaluate(model, problem.dataset.test, problem.objectives.tasks)
+    keras.backend.clear_session()
+    return metrics
+
+
+def _checkpoints(
+    trial_ids: pd.Series, analysis: tune.ExperimentAnalysis
+) -> dict[str, tune.Checkpoint]:
     trials = {trial.trial_id: trial for trial in analysis.trials}
-    rows = []
-    for trial_id in front["trial_id"]:
+    found = {}
+    for trial_id in trial_ids:
         checkpoint = trials[trial_id].checkpoint
         if checkpoint is None:
             raise TuneMtlError(
                 f"trial {trial_id} completed but left no checkpoint in {trials[trial_id].path}."
             )
-        with checkpoint.as_directory() as directory:
-            model = keras.models.load_model(Path(directory) / MODEL_FILE)
-        rows.append(evaluate(model, problem.dataset.test, problem.objectives.tasks))
-        keras.backend.clear_session()
+        found[trial_id] = checkpoint
+    return found
+
+
+def _evaluate_front(
+    front: pd.DataFrame, analysis: tune.ExperimentAnalysis, problem: Problem
+) -> pd.DataFrame:
+    """Evaluates each front member's last checkpoint once on the test split."""
+    checkpoints = _checkpoints(front["trial_id"], analysis)
+    rows = [_test_metrics(checkpoints[trial_id], problem) for trial_id in front["trial_id"]]
     tested = pd.DataFrame(rows, index=front.index)
     return pd.concat([front, tested], axis=1) if len(tested.columns) else front
+
+
+def _noise_aware_front(
+    trials_table: pd.DataFrame,
+    analysis: tune.ExperimentAnalysis,
+    problem: Problem,
+    options: SearchOptions,
+    repeat: Repeat,
+    echo: Callable[[str], Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """The front of the candidates' means over ``options.repeats`` seeds (`tune_mtl.repeats`);
+    returns it with every run's metrics and the extra runs' seconds."""
+    objectives = problem.objectives
+    pool = candidates(trials_table, front_of(trials_table, objectives), objectives)
+    trials = {trial.trial_id: trial for trial in analysis.trials}
+    configs = {trial_id: dict(trials[trial_id].config) for trial_id in pool["trial_id"]}
+    runs, seconds = repeat(configs, repeat_seeds(options.seed, options.repeats))
+    echo("Evaluating the candidates' runs on the test split ...")
+    val_columns = objectives.all_columns("val")
+    checkpoints = _checkpoints(pool["trial_id"], analysis)
+    rows = [
+        {"trial_id": trial_id, "seed": options.seed,
+         **{c: trials[trial_id].last_result.get(c) for c in val_columns},
+         **_test_metrics(checkpoints[trial_id], problem)}
+        for trial_id in pool["trial_id"]
+    ]  # fmt: skip
+    rows += [
+        {"trial_id": run.trial_id, "seed": run.seed,
+         **{c: run.metrics.get(c) for c in val_columns}, **_test_metrics(run.checkpoint, problem)}
+        for run in runs
+        if run.checkpoint is not None
+    ]  # fmt: skip
+    runs_table = pd.DataFrame(rows)
+    measured = [c for c in runs_table.columns if c not in ("trial_id", "seed")]
+    table = aggregate(runs_table, measured)
+    # From here on each measured column holds the mean, so that the front, the knee and the
+    # hypervolume are taken on the means; the spread is in the *_std columns.
+    plain = {mean_column(c): c for c in measured}
+    table = table[objectives.feasible(table.rename(columns=plain))]
+    means = mean_front(table, objectives).rename(columns=plain)
+    own = trials_table.drop(columns=[c for c in measured if c in trials_table.columns])
+    front = means[["trial_id"]].merge(own, on="trial_id", how="left").merge(means, on="trial_id")
+    return front, runs_table, seconds
+
+
+def _weightings(front: pd.DataFrame) -> dict[str, int] | None:
+    """Front members per loss weighting (`tune_mtl.weighting`); None when it was not searched."""
+    if WEIGHTING_PARAM not in front.columns:
+        return None
+    return {str(k): int(v) for k, v in front[WEIGHTING_PARAM].value_counts().sort_index().items()}
 
 
 def _versions() -> dict[str, str]:
@@ -143,8 +213,14 @@ def finish(
     started: float,
     budget_spent: bool,
     echo: Callable[[str], Any],
+    repeat: Repeat | None = None,
 ) -> SearchResult:
-    """Turns the finished experiment into trials.csv, pareto.csv and summary.json."""
+    """Turns the finished experiment into trials.csv, pareto.csv and summary.json.
+
+    With ``options.repeats`` > 1, ``repeat`` trains the candidates again with more seeds
+    (`tune_mtl.repeat_runs.run_repeats`), and the front is chosen on their means; every run's
+    metrics go to repeats.csv.
+    """
     from tune_mtl import tensorboard_log
 
     experiment_dir = options.results / options.name
@@ -165,8 +241,14 @@ def finish(
             f"search interrupted with {finished} of {options.trials} trials finished; its state "
             f"is saved. Resume it with: tune-mtl search --resume {experiment_dir}"
         )
-    echo("Evaluating the front on the test split ...")
-    front = _evaluate_front(front_of(trials_table, objectives), analysis, problem)
+    runs_table, repeat_seconds = None, None
+    if options.repeats > 1 and repeat is not None:
+        front, runs_table, repeat_seconds = _noise_aware_front(
+            trials_table, analysis, problem, options, repeat, echo
+        )
+    else:
+        echo("Evaluating the front on the test split ...")
+        front = _evaluate_front(front_of(trials_table, objectives), analysis, problem)
     tensorboard_log.write_trial_ends(
         experiment_dir / tensorboard_log.TENSORBOARD_DIR,
         trials_table,
@@ -192,5 +274,8 @@ def finish(
         experiment_path=storage.location(options.name),
         versions=_versions(),
         hypervolume_test_loss=loss_hypervolume_of(front, objectives),
+        weightings_on_front=_weightings(front),
+        repeats=options.repeats,
+        repeat_seconds=repeat_seconds,
     )
-    return write_results(experiment_dir, trials_table, front, summary)
+    return write_results(experiment_dir, trials_table, front, summary, runs=runs_table)

@@ -22,6 +22,7 @@ from matplotlib.ticker import MaxNLocator
 
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import pareto_mask
+from tune_mtl.repeats import spread_column
 from tune_mtl.tasks import Task
 from tune_mtl.weights import weight_columns
 
@@ -146,6 +147,11 @@ def _pair_panel(
             xs, ys = staircase(points * signs, left=low[0], bottom=low[1])
             axes.plot(xs * signs[0], ys * signs[1], color="black", linewidth=1.2, zorder=2,
                       label="front")  # fmt: skip
+        spreads = [spread_column(c) for c in columns]
+        if set(spreads) <= set(members.columns):  # --repeats: the means, +- the spread over seeds
+            axes.errorbar(*points.T, xerr=members[spreads[0]], yerr=members[spreads[1]],
+                          fmt="none", ecolor="#555", elinewidth=1, capsize=3, zorder=2,
+                          label="+- spread over seeds")  # fmt: skip
         axes.scatter(*points.T, s=60, c=WEIGHT_SCALE.to_rgba(weight_of(members, objectives)),
                      zorder=3, edgecolors="black", linewidths=0.6,
                      label="front member")  # fmt: skip

@@ -18,6 +18,7 @@ from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.space import Distribution, SearchSpace, default_space_path
 from tune_mtl.user_code import BUILTIN_MODELS, UserCode, bind, resolve_function
+from tune_mtl.weighting import check_strategies
 
 __all__ = ["Problem", "prepare_problem", "first_config", "load_data"]
 
@@ -140,6 +141,8 @@ def prepare_problem(
     space = _fit_weights(space, objectives)
     model_code = _model_code(model, dataset)
     import keras
+
+    check_strategies(space.strategies, backend=keras.config.backend())
 
     from tune_mtl.building import build_model
 

@@ -44,6 +44,7 @@ __all__ = [
 TRIALS_FILE = "trials.csv"
 PARETO_FILE = "pareto.csv"
 SUMMARY_FILE = "summary.json"
+REPEATS_FILE = "repeats.csv"  # every run of every candidate, with --repeats
 STUDY_FILE = "optuna.journal"  # the Optuna study, beside the tables
 # A trial ends completed (trained all its epochs), stopped (early, by the scheduler or the time
 # budget) or failed; only completed trials enter the front.
@@ -159,12 +160,19 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def write_results(
-    directory: Path, trials: pd.DataFrame, pareto: pd.DataFrame, summary: Summary
+    directory: Path,
+    trials: pd.DataFrame,
+    pareto: pd.DataFrame,
+    summary: Summary,
+    *,
+    runs: pd.DataFrame | None = None,
 ) -> SearchResult:
     """Writes the three result files into ``directory``; each appears whole or not at all."""
     directory.mkdir(parents=True, exist_ok=True)
     write_atomically(directory / TRIALS_FILE, trials.to_csv(index=False))
     write_atomically(directory / PARETO_FILE, pareto.to_csv(index=False))
+    if runs is not None:
+        write_atomically(directory / REPEATS_FILE, runs.to_csv(index=False))
     write_atomically(directory / SUMMARY_FILE, summary.to_json())
     return SearchResult(directory, trials, pareto, summary)
 
@@ -237,11 +245,14 @@ def _front_table(result: SearchResult) -> str:
         for task in objectives.tasks:
             columns[task.column(split)] = f"{split} {task.name}"
     columns["epochs"] = "epochs"
+    columns["tied_with"] = "tied with"  # --repeats: members the seeds cannot tell apart
     table = result.pareto[[c for c in columns if c in result.pareto]].rename(columns=columns)
     table.insert(0, "", np.where(result.pareto["knee"], "*", ""))
-    text = table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    text = table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
     volume = result.summary.hypervolume_test
+    repeats = result.summary.repeats
+    means = f", metrics are means of {repeats} seeds (spread in pareto.csv)" if repeats > 1 else ""
     return (
-        f"Pareto front: {len(table)} of {len(result.trials)} trials "
-        f"(* knee), test hypervolume {volume:.4f}{loss_hypervolume_note(result.summary)}\n{text}"
+        f"Pareto front: {len(table)} of {len(result.trials)} trials (* knee{means}), "
+        f"test hypervolume {volume:.4f}{loss_hypervolume_note(result.summary)}\n{text}"
     )

@@ -51,6 +51,7 @@ def search(
     gpus_per_trial: float = 0.0,
     sampler: str | None = None,
     scheduler: str | None = None,
+    repeats: int | None = None,
     results: str | Path = "results",
     name: str | None = None,
     seed: int = 0,
@@ -88,6 +89,9 @@ def search(
             (``stopped``, never in the front) and the search ends normally with the trials it
             has. Counted from the start of Ray Tune's loop, after the data are loaded and Ray is
             up; starting the trials' processes counts.
+        repeats: once the search ends, train the front's candidates (members, and trials
+            within a margin of the front) ``repeats - 1`` more times with other seeds, and choose
+            the front and knee on their means (`tune_mtl.repeats`).
         load_in_trials: each trial calls the loader itself (files every node sees) instead of
             reading the data from Ray's object store: for data too large for it.
 
@@ -102,7 +106,7 @@ def search(
     given = {
         "trials": trials, "data": data, "model": model, "max_epochs": max_epochs,
         "batch_size": batch_size, "examples_per_epoch": examples_per_epoch,
-        "sampler": sampler, "scheduler": scheduler,
+        "sampler": sampler, "scheduler": scheduler, "repeats": repeats,
     }  # fmt: skip
     merged = resolve(space_file, given)
     check_run_settings(
@@ -282,6 +286,13 @@ def _run(
         tune.with_parameters(train_trial, data=trial_data, settings=settings),
         {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
     )
+
+    def repeat(configs: dict[str, dict[str, Any]], seeds: list[int]) -> tuple[list[Any], float]:
+        from tune_mtl.repeat_runs import run_repeats
+
+        return run_repeats(configs, seeds, options=options, storage=storage, data=trial_data,
+                           settings=settings, echo=echo)  # fmt: skip
+
     with _tune_environment():
         tuner = _tuner(options, storage, problem, trainable, echo=echo, new=new)
         fit_started = time.perf_counter()
@@ -292,7 +303,11 @@ def _run(
         options.time_budget_s is not None
         and time.perf_counter() - fit_started >= options.time_budget_s
     )
-    return finish(options, storage, problem, started=started, budget_spent=budget_spent, echo=echo)
+    with _tune_environment():
+        return finish(
+            options, storage, problem, started=started, budget_spent=budget_spent, echo=echo,
+            repeat=repeat,
+        )  # fmt: skip
 
 
 @contextlib.contextmanager

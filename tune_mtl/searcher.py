@@ -3,6 +3,10 @@
 Ray's `OptunaSearch` tells Optuna COMPLETE, with partial values, for a trial that a scheduler
 stopped early or that errored after reporting. Here such trials are told PRUNED and FAIL, so the
 study's completed trials are exactly the ones trained for the whole budget.
+
+A space with conditional parameters (``when:``, `tune_mtl.space`) is searched define-by-run: the
+sampler proposes a trial's parameters one by one and skips those whose condition fails, so that
+DWA's temperature is neither sampled nor learned from for a ``static`` trial.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.results import STUDY_FILE, trial_status
 from tune_mtl.space import SearchSpace
+from tune_mtl.weighting import WEIGHTING_PARAM
 from tune_mtl.weights import SIMPLEX_LOW, simplex_params
 
 __all__ = ["SAMPLERS", "make_searcher"]
@@ -35,6 +40,43 @@ def _distribution(spec: Any) -> optuna.distributions.BaseDistribution:
         )
     log = spec.kind == "loguniform" or spec.log
     return optuna.distributions.FloatDistribution(spec.low, spec.high, log=log)
+
+
+class ConditionalSpace:
+    """A define-by-run space for Ray's `OptunaSearch`: samples each parameter in file order,
+    those with conditions only when every condition holds. A plain class, so that the searcher
+    pickles (Ray saves it for `resume`)."""
+
+    def __init__(
+        self,
+        distributions: dict[str, optuna.distributions.BaseDistribution],
+        conditions: dict[str, tuple[tuple[str, tuple[Any, ...]], ...]],
+        constants: dict[str, Any],
+    ) -> None:
+        self.distributions = distributions
+        self.conditions = conditions
+        self.constants = constants
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, distribution in self.distributions.items():
+            known = {**self.constants, **values}
+            wanted = self.conditions.get(name, ())
+            if all(parent in known and known[parent] in allowed for parent, allowed in wanted):
+                values[name] = _suggest(trial, name, distribution)
+        return values
+
+
+def _suggest(trial: Any, name: str, distribution: optuna.distributions.BaseDistribution) -> Any:
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return trial.suggest_categorical(name, distribution.choices)
+    if isinstance(distribution, optuna.distributions.IntDistribution):
+        return trial.suggest_int(
+            name, distribution.low, distribution.high, step=distribution.step, log=distribution.log
+        )
+    if isinstance(distribution, optuna.distributions.FloatDistribution):
+        return trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+    raise TypeError(f"no suggest method for {type(distribution).__name__}")
 
 
 class _TuneGridSampler(optuna.samplers.GridSampler):
@@ -129,17 +171,26 @@ def make_searcher(
     """Multi-objective Optuna search on the validation objectives, stored in ``study_dir``.
 
     With ``space.simplex``, one parameter per task (``simplex_<task>``, uniform on (0, 1]) joins
-    the space; `tune_mtl.weights` turns them into loss weights. Constraints reach the sampler
+    the space; `tune_mtl.weights` turns them into loss weights; with a ``weighting`` in the space,
+    only ``static`` trials sample them. Conditional parameters make the space define-by-run
+    (`ConditionalSpace`). Constraints reach the sampler
     as each trial's violations (`optuna.trial.Trial.set_constraint`, one per constrained task).
     """
     study_dir.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(study_dir / STUDY_FILE)))
     distributions = {name: _distribution(spec) for name, spec in space.params.items()}
+    conditions = {name: spec.when for name, spec in space.params.items() if spec.when}
+    weighted = WEIGHTING_PARAM in space.params or WEIGHTING_PARAM in space.constants
     if space.simplex:
         for name in simplex_params(objectives.task_names):
             distributions[name] = optuna.distributions.FloatDistribution(SIMPLEX_LOW, 1.0)
+            if weighted:
+                conditions[name] = ((WEIGHTING_PARAM, ("static",)),)
+    searched: Any = distributions
+    if conditions:
+        searched = ConditionalSpace(distributions, conditions, dict(space.constants))
     return TruthfulOptunaSearch(
-        space=distributions,
+        space=searched,
         metric=objectives.columns(),
         mode=objectives.modes,
         sampler=_sampler(sampler, space, trials=trials, seed=seed),

@@ -15,7 +15,14 @@ params:
 ```
 
 Parameters are whatever the model builder reads; the ones tune-mtl itself reads are checked for
-range (``gamma`` and ``dropout`` in [0, 1], ``learning_rate`` and widths positive). A ``grid``
+range (``gamma`` and ``dropout`` in [0, 1], ``learning_rate``, widths and ``dwa_temperature``
+positive, ``gradnorm_alpha`` >= 0, ``weighting`` one of `tune_mtl.weighting.STRATEGIES`).
+
+A distribution with ``when: {PARAM: VALUE}`` (or ``{PARAM: [VALUE, ...]}``) is sampled only for
+trials whose ``PARAM``, a parameter above it in the file, took one of those values; the others
+neither sample nor receive it. Its use is a strategy's own settings
+(``dwa_temperature: {type: uniform, low: 0.5, high: 5, when: {weighting: dwa}}``, see
+`tune_mtl.weighting`). A ``grid``
 distribution (``{type: grid, values: [0, 0.5, 1]}``) turns the file into a grid search: every
 other parameter must then be a grid or a constant.
 """
@@ -23,7 +30,7 @@ other parameter must then be a grid or a constant.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,7 @@ from typing import Any
 import yaml
 
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.weighting import ALPHA_PARAM, STRATEGIES, TEMPERATURE_PARAM, WEIGHTING_PARAM
 from tune_mtl.weights import SIMPLEX_PREFIX, WEIGHT_PREFIX
 
 __all__ = ["Distribution", "SearchSpace", "load_space", "default_space_path", "SETTINGS"]
@@ -45,6 +53,7 @@ SETTINGS: dict[str, type] = {
     "examples_per_epoch": int,
     "scheduler": str,
     "sampler": str,
+    "repeats": int,
 }
 KINDS = {
     "uniform": {"low", "high"},
@@ -56,8 +65,12 @@ KINDS = {
 # Search-level keys beside the run settings and params.
 SEARCH_KEYS = ("loss_weights", "objectives", "constraints")
 ALIASES = {"dataset": "data"}
-POSITIVE = {"learning_rate", "shared_width", "branch_width", "trunk_filters"}
-UNIT_INTERVAL = {"gamma": (0.0, 1.0, "[0, 1]"), "dropout": (0.0, 0.95, "[0, 0.95]")}
+POSITIVE = {"learning_rate", "shared_width", "branch_width", "trunk_filters", TEMPERATURE_PARAM}
+UNIT_INTERVAL = {
+    "gamma": (0.0, 1.0, "[0, 1]"),
+    "dropout": (0.0, 0.95, "[0, 0.95]"),
+    ALPHA_PARAM: (0.0, float("inf"), "[0, inf)"),
+}
 INTEGER = {"shared_width", "branch_width", "trunk_filters"}
 RESERVED_PREFIXES = (SIMPLEX_PREFIX, WEIGHT_PREFIX)
 
@@ -72,6 +85,8 @@ class Distribution:
     log: bool = False
     step: int = 1
     values: tuple[Any, ...] = ()
+    # Sampled only when each named parameter took one of its values: ((name, (value, ...)), ...).
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,18 @@ class SearchSpace:
     @property
     def is_grid(self) -> bool:
         return any(d.kind == "grid" for d in self.params.values())
+
+    @property
+    def is_conditional(self) -> bool:
+        """Some parameter is sampled only for some trials (``when:``)."""
+        return any(d.when for d in self.params.values())
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """The loss weightings a trial of this space can have (`tune_mtl.weighting`)."""
+        if WEIGHTING_PARAM in self.params:
+            return tuple(self.params[WEIGHTING_PARAM].values)
+        return (str(self.constants.get(WEIGHTING_PARAM, "static")),)
 
     def grid(self) -> list[dict[str, Any]]:
         """Every point of a grid space, in file order."""
@@ -130,7 +157,7 @@ class _Checker:
         kind = spec.get("type")
         if kind not in KINDS:
             raise self.fail(f"{key}.type", kind, f"it must be one of {', '.join(KINDS)}")
-        unknown = sorted(set(spec) - KINDS[kind] - {"type"})
+        unknown = sorted(set(spec) - KINDS[kind] - {"type", "when"})
         if unknown:
             allowed = ", ".join(sorted(KINDS[kind]))
             raise self.fail(f"{key}.{unknown[0]}", spec[unknown[0]], f"{kind} takes only {allowed}")
@@ -175,6 +202,8 @@ class _Checker:
         return value
 
     def value(self, name: str, value: Any, *, key: str) -> None:
+        if name == WEIGHTING_PARAM and value not in STRATEGIES:
+            raise self.fail(key, value, f"{name} must be one of {', '.join(STRATEGIES)}")
         if name not in POSITIVE and name not in UNIT_INTERVAL and not name.endswith("_width"):
             if not isinstance(value, (bool, int, float, str)):
                 raise self.fail(key, value, "it must be a number, a string or true/false")
@@ -245,6 +274,9 @@ def load_space(path: str | Path) -> SearchSpace:
             )
         if isinstance(spec, dict):
             params[name] = checker.distribution(name, spec)
+            if "when" in spec:
+                when = _when(checker, name, spec["when"], params, constants)
+                params[name] = replace(params[name], when=when)
         else:
             checker.value(name, spec, key=f"params.{name}")
             constants[name] = checker.cast(name, spec)
@@ -264,6 +296,13 @@ def load_space(path: str | Path) -> SearchSpace:
         raise checker.fail(
             "loss_weights", document["loss_weights"], "a grid space cannot search simplex weights"
         )
+    conditional = [name for name, d in params.items() if d.when]
+    if space.is_grid and conditional:
+        raise checker.fail(
+            f"params.{conditional[0]}.when",
+            raw_params[conditional[0]]["when"],
+            "a grid space samples every parameter for every trial; drop `when`",
+        )
     mixed = [name for name, d in params.items() if d.kind != "grid"]
     if space.is_grid and mixed:
         raise checker.fail(
@@ -272,6 +311,34 @@ def load_space(path: str | Path) -> SearchSpace:
             "a grid space takes only grids and constants",
         )
     return space
+
+
+def _when(
+    checker: _Checker,
+    name: str,
+    given: Any,
+    params: dict[str, Distribution],
+    constants: dict[str, Any],
+) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """``when: {PARAM: VALUE or [VALUE, ...]}``, each PARAM a parameter above ``name``."""
+    key = f"params.{name}.when"
+    if not isinstance(given, dict) or not given:
+        raise checker.fail(key, given, "it must map a parameter above it to a value or a list")
+    conditions = []
+    for parent, wanted in given.items():
+        if parent not in params and parent not in constants:
+            raise checker.fail(
+                key, given, f"{parent!r} is not a parameter above {name!r} in params"
+            )
+        values = tuple(wanted) if isinstance(wanted, list) else (wanted,)
+        possible = params[parent].values if parent in params else (constants[parent],)
+        if parent in params and params[parent].kind not in ("choice", "grid"):
+            raise checker.fail(key, given, f"{parent!r} must be a choice to condition on")
+        missing = [value for value in values if value not in possible]
+        if not values or missing:
+            raise checker.fail(key, given, f"{parent!r} takes only {', '.join(map(str, possible))}")
+        conditions.append((str(parent), values))
+    return tuple(conditions)
 
 
 def _simplex(checker: _Checker, given: Any) -> bool:

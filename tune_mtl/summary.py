@@ -39,6 +39,11 @@ class Summary:
             below the reference point of a loss of 2 per task (`tune_mtl.results.loss_hypervolume`,
             as Multi-Fashion's papers report it); None when an objective is a regression task.
         knee_trial_id: the front's knee; None for an empty front.
+        repeats: runs per candidate; above 1 the front's metrics are means over the runs, with
+            their spread in ``*_std`` columns and every run in repeats.csv.
+        repeat_seconds: how long the extra runs took; None without them.
+        weightings_on_front: front members per loss weighting strategy (`tune_mtl.weighting`),
+            for a search whose space has ``weighting``; None otherwise.
         wall_seconds: the whole search, data loading included.
         experiment_path: where Ray keeps the experiment.
         versions: of tune-mtl, Python and the libraries.
@@ -63,6 +68,9 @@ class Summary:
     experiment_path: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     hypervolume_test_loss: float | None = None
+    repeats: int = 1
+    repeat_seconds: float | None = None
+    weightings_on_front: dict[str, int] | None = None
 
     @property
     def task_objectives(self) -> Objectives:

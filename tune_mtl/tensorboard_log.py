@@ -21,6 +21,8 @@ from tune_mtl.objectives import Objectives
 from tune_mtl.space import Distribution
 from tune_mtl.tasks import SCORE_COLUMN, column
 from tune_mtl.trial_files import trial_dir
+from tune_mtl.weighting import LOG_VARIANCE_PREFIX
+from tune_mtl.weights import WEIGHT_PREFIX
 
 __all__ = [
     "TENSORBOARD_DIR",
@@ -48,6 +50,9 @@ def scalar_tags(objectives: Objectives) -> dict[str, str]:
         for metric in (task.metric, "loss"):
             tags[column(task.name, metric, "train")] = f"{task.name}/train_{metric}"
             tags[column(task.name, metric, "val")] = f"{task.name}/val_{metric}"
+        # The task's loss weight in that epoch, and uncertainty weighting's log-variance.
+        tags[f"{WEIGHT_PREFIX}{task.name}"] = f"{task.name}/weight"
+        tags[f"{LOG_VARIANCE_PREFIX}{task.name}"] = f"{task.name}/log_variance"
     tags.update(
         loss="joint/train_loss",
         val_loss="joint/val_loss",

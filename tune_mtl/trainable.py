@@ -1,8 +1,10 @@
 """One trial as a Ray Tune function trainable: builds or resumes the model, trains, reports.
 
 Every epoch reports every task's validation metric (plus losses, train metrics, the scheduler's
-score and epoch seconds) with a `.keras` checkpoint, so a trial restarted by Ray continues from its
-last finished epoch.
+score, epoch seconds and each task's loss weight ``weight_<task>``) with a `.keras` checkpoint, so
+a trial restarted by Ray continues from its last finished epoch. A learned loss weighting
+(`tune_mtl.weighting`) trains a wrapped model; DWA's weights are set here, between epochs, from
+the per-task training losses that the checkpoint's state keeps.
 """
 
 from __future__ import annotations
@@ -22,10 +24,24 @@ from tune_mtl.building import Builder, build_model
 from tune_mtl.data import call_loader
 from tune_mtl.data.spec import Split
 from tune_mtl.objectives import Objectives
+from tune_mtl.repeats import SEED_KEY
+from tune_mtl.tasks import column
 from tune_mtl.training import configure_backend, train_epoch
-from tune_mtl.trial_files import MODEL_FILE, STATE_FILE
+from tune_mtl.trial_files import STATE_FILE
+from tune_mtl.weighting import dwa_weights, weight_metrics, weighting_of
+from tune_mtl.weighting.model import (
+    current_weights,
+    epoch_report,
+    load_checkpoint,
+    save_checkpoint,
+    set_weights,
+)
+from tune_mtl.weights import loss_weights
 
-__all__ = ["TrialSettings", "TrialData", "train_trial"]
+__all__ = ["TrialSettings", "TrialData", "train_trial", "train_repeat", "RUN_KEY"]
+
+# A repeat trial's only parameter: which run of `train_repeat`'s list it trains.
+RUN_KEY = "run"
 
 
 @dataclass(frozen=True)
@@ -67,27 +83,37 @@ def _trial_cpus() -> float:
     return float(resources.required_resources.get("CPU", 1.0))
 
 
-def _restore(checkpoint: tune.Checkpoint) -> tuple[keras.Model, int]:
+def _restore(checkpoint: tune.Checkpoint) -> tuple[keras.Model, int, list[dict[str, float]]]:
+    """The model, its finished epochs and each epoch's training loss per task (DWA's input)."""
     with checkpoint.as_directory() as directory:
-        model = keras.models.load_model(Path(directory) / MODEL_FILE)
-        epochs_done = json.loads((Path(directory) / STATE_FILE).read_text())["epochs"]
-    return model, int(epochs_done)
+        model = load_checkpoint(Path(directory))
+        state = json.loads((Path(directory) / STATE_FILE).read_text())
+    return model, int(state["epochs"]), list(state.get("task_losses", []))
 
 
 def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSettings) -> None:
     """Trains one configuration for up to ``settings.max_epochs`` epochs, reporting each epoch."""
     configure_backend(cpus=_trial_cpus())
     keras.backend.clear_session()  # an actor reused for a new trial drops the old graph
-    keras.utils.set_random_seed(settings.seed)
+    # A repeat of a trial (`tune_mtl.repeats`) trains with a seed of its own.
+    seed = int(config.get(SEED_KEY, settings.seed))
+    keras.utils.set_random_seed(seed)
     train, val = data.splits()
+    tasks = settings.objectives.tasks
+    task_names = [task.name for task in tasks]
+    weighting = weighting_of(config)
+    static_weights = loss_weights(config, task_names)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        model, epochs_done = _restore(checkpoint)
+        model, epochs_done, task_losses = _restore(checkpoint)
     else:
-        model = build_model(settings.build, config, settings.objectives.tasks, sample=train.head(2))
-        epochs_done = 0
+        model = build_model(settings.build, config, tasks, sample=train.head(2), seed=seed)
+        epochs_done, task_losses = 0, []
     node_id = ray.get_runtime_context().get_node_id()
     for epoch in range(epochs_done, settings.max_epochs):
+        if weighting.strategy == "dwa":
+            next_weights = dwa_weights(task_losses, task_names, temperature=weighting.temperature)
+            set_weights(model, next_weights)
         metrics = train_epoch(
             model,
             train,
@@ -95,13 +121,28 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
             epoch=epoch,
             batch_size=settings.batch_size,
             examples_per_epoch=settings.examples_per_epoch,
-            seed=settings.seed,
+            seed=seed,
         )
         metrics[settings.objectives.score_column] = settings.objectives.score(metrics)
+        weights = current_weights(model, static_weights)
+        metrics.update(weight_metrics(weights))
+        metrics.update(epoch_report(model))
+        if weighting.strategy == "dwa":
+            task_losses.append(
+                {name: metrics[column(name, "loss", "train")] for name in task_names}
+            )
         with tempfile.TemporaryDirectory() as directory:
-            model.save(Path(directory) / MODEL_FILE)
-            (Path(directory) / STATE_FILE).write_text(json.dumps({"epochs": epoch + 1}))
+            save_checkpoint(model, Path(directory), tasks, weights=weights)
+            state = {"epochs": epoch + 1, "task_losses": task_losses}
+            (Path(directory) / STATE_FILE).write_text(json.dumps(state))
             tune.report(
                 {**metrics, "epoch": epoch + 1, "node_id": node_id},
                 checkpoint=tune.Checkpoint.from_directory(directory),
             )
+
+
+def train_repeat(
+    config: dict[str, Any], *, runs: list[dict[str, Any]], data: TrialData, settings: TrialSettings
+) -> None:
+    """Trains run ``config[RUN_KEY]`` of ``runs``: a candidate's configuration with its own seed."""
+    train_trial(dict(runs[int(config[RUN_KEY])]), data=data, settings=settings)

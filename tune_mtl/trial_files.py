@@ -33,6 +33,8 @@ __all__ = [
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
 MODEL_FILE = "model.keras"  # the trainable's name for the model inside a checkpoint
+# A learned weighting's wrapper with its optimizer, for resuming (tune_mtl.weighting.model).
+TRAINING_FILE = "training.keras"
 STATE_FILE = "state.json"
 WEIGHTS_MEMBER = "model.weights.h5"
 

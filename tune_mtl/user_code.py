@@ -22,7 +22,14 @@ from typing import Any
 
 from tune_mtl.errors import TuneMtlError
 
-__all__ = ["BUILTIN_MODELS", "BUILTIN_DATA", "UserCode", "resolve_function", "reference_of"]
+__all__ = [
+    "BUILTIN_MODELS",
+    "BUILTIN_DATA",
+    "UserCode",
+    "call_user",
+    "resolve_function",
+    "reference_of",
+]
 
 BUILTIN_MODELS = ("small", "seed", "lenet")
 BUILTIN_DATA = ("fashion_mnist", "cifar10", "synthetic", "multi_fashion")
@@ -152,3 +159,18 @@ def resolve_function(
 def bind(code: UserCode, **keywords: Any) -> UserCode:
     """The same code with keyword arguments fixed (a built-in's input shape or data folder)."""
     return UserCode(functools.partial(code.function, **keywords), code.reference, code.ship)
+
+
+def call_user(function: Callable[..., Any], *args: Any, role: str, name: str) -> Any:
+    """Calls the user's ``function``; whatever it raises becomes one line naming ``role`` (``the
+    model builder``), ``name``, the exception and the fix."""
+    try:
+        return function(*args)
+    except TuneMtlError:
+        raise
+    except Exception as error:  # the user's code may raise anything; say which and where
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise TuneMtlError(
+            f"{role} {name} raised {type(error).__name__}: {message}; fix it (run once with "
+            "--debug for the traceback)."
+        ) from error

@@ -9,6 +9,7 @@ from typing import Any
 from tune_mtl.data import cifar10, fashion_mnist, multi_fashion, synthetic
 from tune_mtl.data.spec import Dataset, Split, stratified_split
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.user_code import call_user
 
 __all__ = ["LOADERS", "Dataset", "Split", "call_loader", "load_dataset", "stratified_split"]
 
@@ -25,16 +26,7 @@ READS_FILES = ("fashion_mnist", "cifar10", "multi_fashion")
 
 def call_loader(loader: Callable[[], Any], *, name: str) -> Dataset:
     """Calls a loader and checks that it returned a `Dataset`; ``name`` is how the user named it."""
-    try:
-        dataset = loader()
-    except TuneMtlError:
-        raise
-    except Exception as error:  # the user's code may raise anything; say which and where
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise TuneMtlError(
-            f"the data loader {name} raised {type(error).__name__}: {message}; fix the loader "
-            "(run it once with --debug for the traceback)."
-        ) from error
+    dataset = call_user(loader, role="the data loader", name=name)
     if not isinstance(dataset, Dataset):
         raise TuneMtlError(
             f"the data loader {name} returned {type(dataset).__name__}, not a tune_mtl.Dataset; "
