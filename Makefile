@@ -53,8 +53,8 @@ test: install browser
 	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check tune_mtl tests benchmarks
-	$(BIN)/ruff format --check tune_mtl tests benchmarks
+	$(BIN)/ruff check tune_mtl tests benchmarks examples
+	$(BIN)/ruff format --check tune_mtl tests benchmarks examples
 	$(BIN)/mypy
 
 clean:
