@@ -65,7 +65,8 @@ def test_a_search_ends_normally_when_its_budget_runs_out(tmp_path: Path) -> None
     assert (trials.loc[trials["status"] == "stopped", "epochs"] < EPOCHS).all()
     assert (trials.loc[trials["status"] == "completed", "epochs"] == EPOCHS).all()
     completed = set(trials.loc[trials["status"] == "completed", "trial_id"])
-    assert set(pareto["trial_id"]) <= completed
+    # A 6-epoch synthetic trial takes seconds: the first completes well within the budget.
+    assert len(pareto) >= 1 and set(pareto["trial_id"]) <= completed
 
     assert summary["options"]["time_budget_s"] == BUDGET
     assert summary["options"]["trials"] == TRIALS
