@@ -74,12 +74,13 @@ def search(
     terminal and ``verbose`` is off. ``verbose`` prints Ray Tune's own status table as well.
 
     Args:
-        data: the data: a built-in name (``fashion_mnist``, ``cifar10``, ``synthetic``), a loader
-            named ``module:function`` or ``path/to/file.py:function``, the loader itself, or a
-            `tune_mtl.Dataset`; a loader takes no arguments and returns a `Dataset`.
-        model: the model builder: ``small``, ``seed``, an import string as for ``data``, or the
-            function ``build(hp, tasks)`` itself, returning an uncompiled `keras.Model` with one
-            output per task, named after it.
+        data: the data: a built-in name (``fashion_mnist``, ``multi_fashion``, ``cifar10``,
+            ``synthetic``), a loader named ``module:function`` or ``path/to/file.py:function``,
+            the loader itself, or a `tune_mtl.Dataset`; a loader takes no arguments and returns a
+            `Dataset`.
+        model: the model builder: ``small``, ``seed``, ``lenet``, an import string as for
+            ``data``, or the function ``build(hp, tasks)`` itself, returning an uncompiled
+            `keras.Model` with one output per task, named after it.
         address: the Ray cluster to run on (``auto``, ``HOST:PORT`` or ``ray://HOST:10001``);
             default ``RAY_ADDRESS``, else a local Ray bound to loopback.
         storage_path: where Ray keeps the experiment (checkpoints, trial results): a folder
