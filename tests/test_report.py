@@ -450,3 +450,22 @@ def test_the_trajectory_counts_only_completed_feasible_trials() -> None:
     # (0.5 - 0.1) * (3.0 - 2.0), then the rectangle of (0.6, 1.5) over the reference
     assert trajectory["hypervolume"].tolist() == pytest.approx([0.0, 0.4, 0.4, 0.5 * 1.5])
     assert trajectory["front_size"].tolist() == [0, 1, 1, 1]
+
+
+def test_front_members_are_coloured_by_strategy_when_the_search_chose_one() -> None:
+    from tune_mtl.data import synthetic
+    from tune_mtl.plots import STRATEGY_COLOURS, WEIGHT_SCALE, by_strategy, member_colours
+
+    objectives = Objectives.for_tasks(synthetic.TASKS, [0.25, 0.5])
+    members = pd.DataFrame(
+        {"weighting": ["dwa", "static", "pcgrad"], "weight_shape": [0.2, 0.5, 0.9]}
+    )
+    assert by_strategy(members)
+    assert member_colours(members, objectives) == [
+        STRATEGY_COLOURS[s] for s in ("dwa", "static", "pcgrad")
+    ]
+    without = members.drop(columns="weighting")
+    assert not by_strategy(without)
+    np.testing.assert_allclose(
+        member_colours(without, objectives), WEIGHT_SCALE.to_rgba([0.2, 0.5, 0.9])
+    )

@@ -24,6 +24,7 @@ from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import pareto_mask
 from tune_mtl.repeats import spread_column
 from tune_mtl.tasks import Task
+from tune_mtl.weighting import STRATEGIES, WEIGHTING_PARAM
 from tune_mtl.weights import weight_columns
 
 __all__ = [
@@ -60,6 +61,23 @@ def weight_of(trials: pd.DataFrame, objectives: Objectives) -> pd.Series:
     if column in trials:
         return trials[column].astype(float)
     return pd.Series(1.0 / len(objectives.tasks), index=trials.index)
+
+
+# With learned weighting strategies in the search, front members are coloured by strategy.
+STRATEGY_COLOURS = dict(zip(STRATEGIES, ("tab:blue", "tab:orange", "tab:green", "tab:red",
+                                         "tab:purple"), strict=True))  # fmt: skip
+
+
+def by_strategy(trials: pd.DataFrame) -> bool:
+    """Whether the trials chose a weighting strategy, so colour means strategy, not weight."""
+    return WEIGHTING_PARAM in trials and bool(trials[WEIGHTING_PARAM].notna().any())
+
+
+def member_colours(members: pd.DataFrame, objectives: Objectives) -> list[Any]:
+    """Each front member's colour: its strategy's, or its first task's weight on `WEIGHT_SCALE`."""
+    if by_strategy(members):
+        return [STRATEGY_COLOURS.get(str(s), DOMINATED) for s in members[WEIGHTING_PARAM]]
+    return list(WEIGHT_SCALE.to_rgba(weight_of(members, objectives)))
 
 
 def save_png(figure: Figure, path: Path) -> Path:
@@ -152,9 +170,14 @@ def _pair_panel(
             axes.errorbar(*points.T, xerr=members[spreads[0]], yerr=members[spreads[1]],
                           fmt="none", ecolor="#555", elinewidth=1, capsize=3, zorder=2,
                           label="+- spread over seeds")  # fmt: skip
-        axes.scatter(*points.T, s=60, c=WEIGHT_SCALE.to_rgba(weight_of(members, objectives)),
-                     zorder=3, edgecolors="black", linewidths=0.6,
-                     label="front member")  # fmt: skip
+        coloured_by_strategy = by_strategy(members)
+        axes.scatter(*points.T, s=60, c=member_colours(members, objectives), zorder=3,
+                     edgecolors="black", linewidths=0.6,
+                     label="_nolegend_" if coloured_by_strategy else "front member")  # fmt: skip
+        if coloured_by_strategy:  # one legend entry per strategy instead
+            for strategy in dict.fromkeys(members[WEIGHTING_PARAM].astype(str)):
+                axes.scatter([], [], s=60, color=STRATEGY_COLOURS.get(strategy, DOMINATED),
+                             edgecolors="black", linewidths=0.6, label=strategy)  # fmt: skip
         if label_members and len(points) <= LABELLED_FRONT:
             for (x, y), trial_id in zip(points, members["trial_id"], strict=True):
                 axes.annotate(str(trial_id), (x, y), xytext=(6, -10), textcoords="offset points",
@@ -189,10 +212,11 @@ def _split_trials(
 def front_figure(trials: pd.DataFrame, pareto: pd.DataFrame, objectives: Objectives) -> Figure:
     """Two objectives against each other: validation (every trial) beside test (front members).
 
-    Front members are coloured by the first task's loss weight and joined by the front's
-    staircase; other completed trials are grey dots and early-stopped trials grey crosses at the
-    metrics they had when stopped. Stopped trials usually sit far from the front, so a middle
-    panel shows the completed trials up close. Only front members were evaluated on the test split.
+    Front members are coloured by the first task's loss weight (by weighting strategy when the
+    search chose one) and joined by the front's staircase; other completed trials are grey dots
+    and early-stopped trials grey crosses at the metrics they had when stopped. Stopped trials
+    usually sit far from the front, so a middle panel shows the completed trials up close. Only
+    front members were evaluated on the test split.
     """
     tasks = objectives.objective_tasks
     if len(tasks) != 2:
@@ -212,7 +236,8 @@ def front_figure(trials: pd.DataFrame, pareto: pd.DataFrame, objectives: Objecti
     _pair_panel(panels[-1], pair, "test", pareto, objectives, others=None, stopped=None,
                 title="Test, front members", with_staircase=True,
                 label_members=True)  # fmt: skip
-    _weight_colourbar(figure, panels, objectives)
+    if not by_strategy(pareto):
+        _weight_colourbar(figure, panels, objectives)
     return figure
 
 
