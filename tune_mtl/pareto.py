@@ -1,4 +1,5 @@
-"""Pareto front, hypervolume and knee point for maximised objectives.
+"""Pareto ranks and front, hypervolume and knee point for maximised objectives: the one kernel
+that the results, the progress line, the report and MO-ASHA's rungs all use.
 
 Pure numpy over an ``(n_points, n_objectives)`` array; every objective is maximised (a minimised
 metric such as a mean absolute error enters negated, see `tune_mtl.objectives`). Neither Ray nor
@@ -8,11 +9,21 @@ implementation, imported when first needed.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["pareto_mask", "hypervolume", "hypervolume_2d", "knee_index"]
+__all__ = [
+    "pareto_mask",
+    "nondominated_ranks",
+    "hypervolume",
+    "hypervolume_2d",
+    "knee_index",
+    "finite_points",
+    "distinct_rows",
+    "compare_columns",
+]
 
 
 def _as_points(points: np.ndarray | list, *, n_objectives: int | None = None) -> np.ndarray:
@@ -26,37 +37,105 @@ def _as_points(points: np.ndarray | list, *, n_objectives: int | None = None) ->
 
 
 def pareto_mask(points: np.ndarray | list) -> np.ndarray:
-    """Marks the points that no other point dominates (all objectives maximised).
+    """Marks the points that no other point dominates (all objectives maximised): rank 0 of
+    `nondominated_ranks`, the kernel MO-ASHA's rungs rank with too.
 
     ``a`` dominates ``b`` when ``a >= b`` in every objective and ``a > b`` in at least one. Exact
-    duplicates do not dominate each other, so duplicated front points are all kept.
-
-    Two objectives take a sort and a running maximum, O(n log n); more take O(n^2) comparisons.
+    duplicates do not dominate each other, so duplicated front points are all kept. One objective
+    keeps the points at its maximum.
     """
     array = _as_points(points)
     if len(array) == 0:
         return np.zeros(0, dtype=bool)
-    unique, inverse = np.unique(array, axis=0, return_inverse=True)
-    unique_mask: np.ndarray
-    if unique.shape[1] == 2:
-        unique_mask = _pareto_mask_2d_unique(unique)
+    if array.shape[1] == 1:
+        return array[:, 0] == array[:, 0].max()
+    return nondominated_ranks(array) == 0
+
+
+def finite_points(points: np.ndarray | list) -> np.ndarray:
+    """``points`` as a float array of shape (n, n_objectives >= 2), all finite."""
+    array = np.asarray(points, dtype=float)
+    if array.ndim != 2 or array.shape[1] < 2:
+        raise ValueError(f"points must have shape (n, n_objectives >= 2), but got {array.shape}.")
+    if not np.isfinite(array).all():
+        raise ValueError("points must be finite, but got NaN or inf; leave such results out.")
+    return array
+
+
+def distinct_rows(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows in lexicographic order, and each row's index among them (np.unique, faster)."""
+    if array.shape[1] == 2:
+        # Complex numbers sort by real part, then imaginary part: one argsort, not a lexsort.
+        order = np.argsort(array[:, 0] + 1j * array[:, 1], kind="stable")
     else:
-        at_least = np.all(unique[:, None, :] >= unique[None, :, :], axis=2)
-        # Points are unique, so `>=` everywhere between two distinct rows is domination.
-        np.fill_diagonal(at_least, False)
-        unique_mask = ~np.any(at_least, axis=0)
-    return unique_mask[inverse.reshape(-1)]
+        order = np.lexsort(array.T[::-1])
+    ordered = array[order]
+    starts = np.ones(len(array), dtype=bool)
+    starts[1:] = compare_columns(np.not_equal, ordered[1:], ordered[:-1], combine=np.logical_or)
+    inverse = np.empty(len(array), dtype=np.intp)
+    inverse[order] = np.cumsum(starts) - 1
+    return ordered[starts], inverse
 
 
-def _pareto_mask_2d_unique(points: np.ndarray) -> np.ndarray:
-    # Sorted by the first objective descending, then the second descending, a point is on the front
-    # exactly when its second objective beats every point before it.
-    order = np.lexsort((-points[:, 1], -points[:, 0]))
-    second = points[order, 1]
-    best_before = np.concatenate(([-np.inf], np.maximum.accumulate(second)[:-1]))
-    mask = np.empty(len(points), dtype=bool)
-    mask[order] = second > best_before
+def compare_columns(
+    compare: np.ufunc, left: np.ndarray, right: np.ndarray, *, combine: np.ufunc = np.logical_and
+) -> np.ndarray:
+    """``compare`` column by column, combined across columns: faster than ``axis=1`` on few."""
+    mask = compare(left[..., 0], right[..., 0])
+    for column in range(1, left.shape[-1]):
+        combine(mask, compare(left[..., column], right[..., column]), out=mask)
     return mask
+
+
+def nondominated_ranks(points: np.ndarray | list) -> np.ndarray:
+    """Pareto rank of every point: 0 for the front, 1 for the front once rank 0 is removed, ...
+
+    ``a`` dominates ``b`` when ``a >= b`` in every objective and ``a > b`` in one. Duplicates do
+    not dominate each other and share a rank. Two objectives take a sort and one sweep with binary
+    search over the fronts found so far, O(n log n); more take O(n^2) vectorised comparisons.
+    """
+    array = finite_points(points)
+    if len(array) == 0:
+        return np.zeros(0, dtype=np.intp)
+    unique, inverse = distinct_rows(array)
+    if unique.shape[1] == 2:
+        return _ranks_2d_unique(unique)[inverse]
+    return _ranks_by_peeling(unique)[inverse]
+
+
+def _ranks_2d_unique(points: np.ndarray) -> np.ndarray:
+    # Rows are distinct and sorted ascending by the first objective, then the second. Walked
+    # backwards (both descending), a point is dominated by an earlier one exactly when that one's
+    # second objective is at least as large. So its rank is the first front whose largest second
+    # objective so far is below its own. Those largest values fall with the rank; `tails` holds
+    # them negated, hence ascending, for bisect.
+    tails: list[float] = []
+    ranks_backwards: list[int] = []
+    for negated_second in (-points[::-1, 1]).tolist():
+        front = bisect_right(tails, negated_second)
+        if front == len(tails):
+            tails.append(negated_second)
+        else:
+            tails[front] = negated_second
+        ranks_backwards.append(front)
+    return np.array(ranks_backwards[::-1], dtype=np.intp)
+
+
+def _ranks_by_peeling(unique: np.ndarray) -> np.ndarray:
+    # Rows are distinct, so `>=` in every objective between two rows is domination.
+    dominates = compare_columns(np.greater_equal, unique[:, None, :], unique[None, :, :])
+    np.fill_diagonal(dominates, False)
+    dominators_left = np.count_nonzero(dominates, axis=0)
+    ranks = np.full(len(unique), -1, dtype=np.intp)
+    front = np.flatnonzero(dominators_left == 0)
+    rank = 0
+    while len(front):
+        ranks[front] = rank
+        dominators_left -= np.count_nonzero(dominates[front], axis=0)
+        dominators_left[front] = -1
+        front = np.flatnonzero(dominators_left == 0)
+        rank += 1
+    return ranks
 
 
 def hypervolume_2d(points: np.ndarray | list, reference: Sequence[float] | np.ndarray) -> float:

@@ -23,96 +23,12 @@ a tie never decides who is stopped.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 
 import numpy as np
 
+from tune_mtl.pareto import compare_columns, distinct_rows, finite_points, nondominated_ranks
+
 __all__ = ["nondominated_ranks", "crowding_distance", "rung_positions", "continues_at_rung"]
-
-
-def _as_points(points: np.ndarray | list) -> np.ndarray:
-    array = np.asarray(points, dtype=float)
-    if array.ndim != 2 or array.shape[1] < 2:
-        raise ValueError(f"points must have shape (n, n_objectives >= 2), but got {array.shape}.")
-    if not np.isfinite(array).all():
-        raise ValueError("points must be finite, but got NaN or inf; leave such results out.")
-    return array
-
-
-def _unique_rows(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows in lexicographic order, and each row's index among them (np.unique, faster)."""
-    if array.shape[1] == 2:
-        # Complex numbers sort by real part, then imaginary part: one argsort, not a lexsort.
-        order = np.argsort(array[:, 0] + 1j * array[:, 1], kind="stable")
-    else:
-        order = np.lexsort(array.T[::-1])
-    ordered = array[order]
-    starts = np.ones(len(array), dtype=bool)
-    starts[1:] = _compare_columns(np.not_equal, ordered[1:], ordered[:-1], combine=np.logical_or)
-    inverse = np.empty(len(array), dtype=np.intp)
-    inverse[order] = np.cumsum(starts) - 1
-    return ordered[starts], inverse
-
-
-def _compare_columns(
-    compare: np.ufunc, left: np.ndarray, right: np.ndarray, *, combine: np.ufunc = np.logical_and
-) -> np.ndarray:
-    """``compare`` column by column, combined across columns: faster than ``axis=1`` on few."""
-    mask = compare(left[..., 0], right[..., 0])
-    for column in range(1, left.shape[-1]):
-        combine(mask, compare(left[..., column], right[..., column]), out=mask)
-    return mask
-
-
-def nondominated_ranks(points: np.ndarray | list) -> np.ndarray:
-    """Pareto rank of every point: 0 for the front, 1 for the front once rank 0 is removed, ...
-
-    ``a`` dominates ``b`` when ``a >= b`` in every objective and ``a > b`` in one. Duplicates do
-    not dominate each other and share a rank. Two objectives take a sort and one sweep with binary
-    search over the fronts found so far, O(n log n); more take O(n^2) vectorised comparisons.
-    """
-    array = _as_points(points)
-    if len(array) == 0:
-        return np.zeros(0, dtype=np.intp)
-    unique, inverse = _unique_rows(array)
-    if unique.shape[1] == 2:
-        return _ranks_2d_unique(unique)[inverse]
-    return _ranks_by_peeling(unique)[inverse]
-
-
-def _ranks_2d_unique(points: np.ndarray) -> np.ndarray:
-    # Rows are distinct and sorted ascending by the first objective, then the second. Walked
-    # backwards (both descending), a point is dominated by an earlier one exactly when that one's
-    # second objective is at least as large. So its rank is the first front whose largest second
-    # objective so far is below its own. Those largest values fall with the rank; `tails` holds
-    # them negated, hence ascending, for bisect.
-    tails: list[float] = []
-    ranks_backwards: list[int] = []
-    for negated_second in (-points[::-1, 1]).tolist():
-        front = bisect_right(tails, negated_second)
-        if front == len(tails):
-            tails.append(negated_second)
-        else:
-            tails[front] = negated_second
-        ranks_backwards.append(front)
-    return np.array(ranks_backwards[::-1], dtype=np.intp)
-
-
-def _ranks_by_peeling(unique: np.ndarray) -> np.ndarray:
-    # Rows are distinct, so `>=` in every objective between two rows is domination.
-    dominates = _compare_columns(np.greater_equal, unique[:, None, :], unique[None, :, :])
-    np.fill_diagonal(dominates, False)
-    dominators_left = np.count_nonzero(dominates, axis=0)
-    ranks = np.full(len(unique), -1, dtype=np.intp)
-    front = np.flatnonzero(dominators_left == 0)
-    rank = 0
-    while len(front):
-        ranks[front] = rank
-        dominators_left -= np.count_nonzero(dominates[front], axis=0)
-        dominators_left[front] = -1
-        front = np.flatnonzero(dominators_left == 0)
-        rank += 1
-    return ranks
 
 
 def crowding_distance(front: np.ndarray | list) -> np.ndarray:
@@ -122,10 +38,10 @@ def crowding_distance(front: np.ndarray | list) -> np.ndarray:
     range over the front; the two ends score infinity. Duplicates count once and share a score,
     so a front of at most two distinct points is all infinite.
     """
-    array = _as_points(front)
+    array = finite_points(front)
     if len(array) == 0:
         return np.zeros(0)
-    unique, inverse = _unique_rows(array)
+    unique, inverse = distinct_rows(array)
     distance = np.zeros(len(unique))
     if len(unique) <= 2:
         distance[:] = np.inf
@@ -146,7 +62,7 @@ def rung_positions(points: np.ndarray | list) -> np.ndarray:
     Ahead means a lower Pareto rank, or the same rank and a strictly larger crowding distance in
     that front. Tied points share a position, so position 0 is held by every point no other beats.
     """
-    array = _as_points(points)
+    array = finite_points(points)
     ranks = nondominated_ranks(array)
     distance = np.empty(len(array))
     for rank in np.unique(ranks):
@@ -188,15 +104,15 @@ def continues_at_rung(
         raise ValueError(f"reduction_factor must be > 1, but got {reduction_factor}.")
     point = np.asarray(result, dtype=float).reshape(-1)
     rung = np.asarray(recorded, dtype=float).reshape(-1, len(point))
-    _as_points(np.vstack([rung, point]))
-    at_least = _compare_columns(np.greater_equal, rung, point)
-    dominators = int(np.count_nonzero(at_least & ~_compare_columns(np.equal, rung, point)))
+    finite_points(np.vstack([rung, point]))
+    at_least = compare_columns(np.greater_equal, rung, point)
+    dominators = int(np.count_nonzero(at_least & ~compare_columns(np.equal, rung, point)))
     if len(rung) < reduction_factor:
         return dominators == 0
     keep = math.ceil((len(rung) + 1) / reduction_factor)
     if dominators >= keep:  # every dominator is ahead
         return False
-    dominated = _compare_columns(np.less_equal, rung, point) & ~at_least
+    dominated = compare_columns(np.less_equal, rung, point) & ~at_least
     points = np.vstack([rung[~dominated], point])
     ranks = nondominated_ranks(points)
     rank = ranks[-1]
