@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,6 +24,16 @@ def _seeded() -> None:
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def brute_force_mask(points: np.ndarray) -> np.ndarray:
+    """Rows that no other row matches or beats on every column and beats on one (larger is
+    better): the front by definition, one comparison at a time."""
+    keep = []
+    for i, p in enumerate(points):
+        dominated = any(np.all(q >= p) and np.any(q > p) for j, q in enumerate(points) if j != i)
+        keep.append(not dominated)
+    return np.array(keep, dtype=bool)
 
 
 def cli_env(base: dict[str, str] | None = None) -> dict[str, str]:

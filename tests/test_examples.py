@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, cli_env, run_cli
+from tests.conftest import REPO, brute_force_mask, cli_env, run_cli
 from tune_mtl.data import fashion_mnist
 from tune_mtl.data.spec import stratified_split
 
@@ -37,20 +37,6 @@ def example(tmp_path: Path) -> Path:
     copy = tmp_path / "fashion_three_tasks"
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("results", "__pycache__"))
     return copy
-
-
-def brute_force_front(points: np.ndarray) -> np.ndarray:
-    """Rows that no other row matches or beats on every column and beats on one (larger is
-    better)."""
-    keep = []
-    for i, point in enumerate(points):
-        dominated = any(
-            np.all(other >= point) and np.any(other > point)
-            for j, other in enumerate(points)
-            if j != i
-        )
-        keep.append(not dominated)
-    return np.array(keep, dtype=bool)
 
 
 def check_search(folder: Path, *, trials: int) -> pd.DataFrame:
@@ -76,7 +62,7 @@ def check_search(folder: Path, *, trials: int) -> pd.DataFrame:
     # accuracy, group accuracy and size MAE, the MAE counted as smaller is better.
     completed = table[table["status"] == "completed"].reset_index(drop=True)
     points = completed[VAL_COLUMNS].to_numpy() * np.array([1.0, 1.0, -1.0])
-    expected = set(completed["trial_id"][brute_force_front(points)])
+    expected = set(completed["trial_id"][brute_force_mask(points)])
     assert expected and set(front["trial_id"]) == expected
     assert front["knee"].sum() == 1
     assert front[TEST_COLUMNS].notna().all().all()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import cli_env, run_cli
+from tests.conftest import brute_force_mask, cli_env, run_cli
 from tune_mtl.cli import main
 
 OWN_CODE = Path(__file__).resolve().parent / "own_code" / "models.py"
@@ -38,14 +38,6 @@ def user_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def brute_force_front(points: np.ndarray) -> set[int]:
-    return {
-        i
-        for i, p in enumerate(points)
-        if not any(np.all(q >= p) and np.any(q > p) for j, q in enumerate(points) if j != i)
-    }
-
-
 def check_results(experiment: Path, trials_count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     trials = pd.read_csv(experiment / "trials.csv", dtype={"trial_id": str})
     pareto = pd.read_csv(experiment / "pareto.csv", dtype={"trial_id": str})
@@ -58,7 +50,7 @@ def check_results(experiment: Path, trials_count: int) -> tuple[pd.DataFrame, pd
     # The front re-derived in 3-D from the completed trials, minding that MAE is minimised.
     completed = trials[trials["status"] == "completed"].reset_index(drop=True)
     assert len(completed) >= 2
-    on_front = brute_force_front(completed[VAL].to_numpy() * SIGNS)
+    on_front = np.flatnonzero(brute_force_mask(completed[VAL].to_numpy() * SIGNS))
     assert set(pareto["trial_id"]) == set(completed.loc[sorted(on_front), "trial_id"])
     assert pareto["knee"].sum() == 1
     assert (pareto["test_size_mae"] > 0).all()
@@ -170,20 +162,15 @@ def refused(args: list[str], results: Path, capsys) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("builder", "fragment"), BAD_MODELS)
-def test_a_bad_builder_is_one_line_and_nothing_is_written(
-    builder: str, fragment: str, tmp_path: Path, capsys
+@pytest.mark.parametrize(
+    ("builder", "loader", "fragment"),
+    [(builder, "load", fragment) for builder, fragment in BAD_MODELS]
+    + [("build", loader, fragment) for loader, fragment in BAD_DATA],
+)
+def test_a_bad_builder_or_bad_data_is_one_line_and_nothing_is_written(
+    builder: str, loader: str, fragment: str, tmp_path: Path, capsys
 ) -> None:
-    line = refused(["--model", f"{OWN_CODE}:{builder}", "--data", f"{OWN_CODE}:load"],
-                   tmp_path / "results", capsys)  # fmt: skip
-    assert fragment in line
-
-
-@pytest.mark.parametrize(("loader", "fragment"), BAD_DATA)
-def test_bad_data_is_one_line_and_nothing_is_written(
-    loader: str, fragment: str, tmp_path: Path, capsys
-) -> None:
-    line = refused(["--model", f"{OWN_CODE}:build", "--data", f"{OWN_CODE}:{loader}"],
+    line = refused(["--model", f"{OWN_CODE}:{builder}", "--data", f"{OWN_CODE}:{loader}"],
                    tmp_path / "results", capsys)  # fmt: skip
     assert fragment in line
 

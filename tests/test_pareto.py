@@ -5,15 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
+from tests.conftest import brute_force_mask
 from tune_mtl.pareto import hypervolume, hypervolume_2d, knee_index, pareto_mask
-
-
-def brute_force_mask(points: np.ndarray) -> np.ndarray:
-    keep = []
-    for i, p in enumerate(points):
-        dominated = any(np.all(q >= p) and np.any(q > p) for j, q in enumerate(points) if j != i)
-        keep.append(not dominated)
-    return np.array(keep, dtype=bool)
 
 
 def brute_force_hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
