@@ -139,11 +139,13 @@ def user_code(tmp_path: Path) -> dict[str, Path]:
 
 def user_search(cluster: RayCluster, user: dict[str, Path], name: str, *flags: str) -> pd.DataFrame:
     """Runs the CLI on the user's code with 4 trials and returns trials.csv, checked as complete
-    and spread over both nodes."""
+    and spread over both nodes. The trials are long enough (30 epochs) that the head's first one
+    is still running when the worker node has set up the shipped code: a head that finished
+    early would take the next trial itself and leave the worker idle."""
     results = user["cwd"].parent / "results"
     args = [
         "search", "--address", cluster.address, "--model", f"{user['models']}:build",
-        "--space", str(user["space"]), "--trials", "4", "--max-epochs", "12",
+        "--space", str(user["space"]), "--trials", "4", "--max-epochs", "30",
         "--scheduler", "none", "--results", str(results), "--name", name, *flags,
     ]  # fmt: skip
     done = run_cli(*args, cwd=user["cwd"], env=cluster.env)
