@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 			apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); \
 		else echo "python3 cannot create a venv; install python3-venv (Debian: apt-get install python3-venv)"; exit 2; fi; }
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	@touch $@
 
 # Fashion-MNIST from Debian's package; elsewhere Keras downloads it at the first search.

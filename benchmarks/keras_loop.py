@@ -4,7 +4,8 @@ Arm (e), the article's method, and the bare loop that measures tune-mtl's orches
 both use it. It builds and trains with tune-mtl's own Keras pieces (the built-in builders of
 `tune_mtl.model`, compiled by `tune_mtl.building.build_model` as a trial's are, and
 `tune_mtl.training.train_epoch`), so an epoch is the same seeded draw of examples as in a search
-trial and the two differ only in what runs around the model.
+trial and the two differ only in what runs around the model. Arm (f), KerasTuner, builds its
+models with the same `image_builder`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import keras
 
-from tune_mtl.building import build_model
+from tune_mtl.building import Builder, build_model
 from tune_mtl.data import Dataset
 from tune_mtl.model import BUILDERS
 from tune_mtl.training import evaluate, train_epoch
@@ -28,6 +29,7 @@ __all__ = [
     "TrainedModel",
     "evaluate_on_test",
     "gamma_rounds",
+    "image_builder",
     "train_one_after_another",
 ]
 
@@ -64,6 +66,20 @@ class TrainedModel:
         return self.model is not None
 
 
+def image_builder(data: Dataset, model: str) -> Builder:
+    """The built-in builder ``model`` (`tune_mtl.model.BUILDERS`) for ``data``'s images.
+
+    Raises:
+        ValueError: ``data`` has several inputs or no validation split.
+    """
+    if isinstance(data.train.inputs, dict) or data.val is None:
+        raise ValueError(
+            f"the benchmark trains the built-in {model!r} model on one image input with a "
+            f"validation split; load {data.name!r} with tune_mtl.data.load_dataset."
+        )
+    return functools.partial(BUILDERS[model], input_shape=data.train.inputs.shape[1:])
+
+
 def gamma_rounds(seed: int) -> Iterator[tuple[str, dict[str, Any], int]]:
     """The article's loop over gamma, in its order; then again with a new weight seed, endlessly.
 
@@ -91,12 +107,7 @@ def train_one_after_another(
     the model then in training is kept as stopped (``model`` None, never in a front). Times are
     seconds after ``t0``.
     """
-    if isinstance(data.train.inputs, dict) or data.val is None:
-        raise ValueError(
-            f"the loop trains the built-in {settings.model!r} model on one image input with a "
-            f"validation split; load {data.name!r} with tune_mtl.data.load_dataset."
-        )
-    build = functools.partial(BUILDERS[settings.model], input_shape=data.train.inputs.shape[1:])
+    build = image_builder(data, settings.model)
     done: list[TrainedModel] = []
     previous_end = time.monotonic()
     for name, params, seed in jobs:

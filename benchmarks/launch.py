@@ -1,5 +1,6 @@
 """Starting the benchmark's runs as processes while sampling their tree: a search arm, the
-Keras arm, the bare loops of the overhead check and the searches of the memory check.
+Keras arm, the KerasTuner arm, the bare loops of the overhead check and the searches of the memory
+check.
 
 Each run is `python -m benchmarks.run_arm ...` with this checkout on ``PYTHONPATH``; it writes a
 JSON file, and `measure_processes` adds the samples of its process tree (CPU time, PSS) to it.
@@ -7,6 +8,7 @@ JSON file, and `measure_processes` adds the samples of its process tree (CPU tim
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -19,18 +21,33 @@ from typing import Any
 from benchmarks.analysis import overhead_jobs
 from benchmarks.procfs import TreeSampler, stop_descendants
 
-__all__ = ["BenchmarkError", "SEARCH_ARMS", "MEMORY_INTERVAL_S", "run_arm", "run_overhead",
-           "run_memory"]  # fmt: skip
+__all__ = ["BenchmarkError", "SEARCH_ARMS", "KERASTUNER_ARM", "MEMORY_INTERVAL_S", "run_arm",
+           "run_overhead", "run_memory", "unavailable_arms"]  # fmt: skip
 
 REPO = Path(__file__).resolve().parent.parent
-# (sampler, scheduler) of the search arms; arm (e) is the plain Keras loop.
+# (sampler, scheduler) of the search arms; arm (e) is the plain Keras loop, (f) KerasTuner.
 SEARCH_ARMS = {"a": ("tpe", "mo-asha"), "b": ("tpe", "asha"), "c": ("tpe", "none"),
                "d": ("random", "none")}  # fmt: skip
+KERASTUNER_ARM = "f"
 MEMORY_INTERVAL_S = 0.5
 
 
 class BenchmarkError(Exception):
     """The benchmark cannot go on; the message names what failed and where to look."""
+
+
+def kerastuner_installed() -> bool:
+    return importlib.util.find_spec("keras_tuner") is not None
+
+
+def unavailable_arms() -> dict[str, str]:
+    """The arms this Python cannot run, each with one line that says why and how to fix it."""
+    if kerastuner_installed():
+        return {}
+    return {
+        KERASTUNER_ARM: "arm (f) skipped: KerasTuner is not installed; "
+        "pip install -e '.[bench]' (or make install) adds it."
+    }
 
 
 def _env() -> dict[str, str]:
@@ -98,6 +115,7 @@ def _common(t0: float, seed: int, options: dict[str, Any], settings: dict[str, A
 def _search_command(
     name: str, sampler: str, scheduler: str, *, concurrency: int, budget: float, seed: int,
     options: dict[str, Any], settings: dict[str, Any], workdir: Path, test: bool = True,
+    space: Path | None = None,
 ) -> Callable[[float], list[list[str]]]:  # fmt: skip
     def build(t0: float) -> list[list[str]]:
         return [[
@@ -105,6 +123,7 @@ def _search_command(
             *_common(t0, seed, options, settings), "--budget", repr(budget), "--name", name,
             "--sampler", sampler, "--scheduler", scheduler, "--concurrency", str(concurrency),
             "--workdir", str(workdir / "searches"), *([] if test else ["--no-test"]),
+            *([] if space is None else ["--space", str(space)]),
         ]]  # fmt: skip
 
     return build
@@ -121,6 +140,14 @@ def run_arm(
             name, sampler, scheduler, concurrency=settings["concurrency"], budget=budget,
             seed=seed, options=options, settings=settings, workdir=workdir,
         )  # fmt: skip
+    elif arm == KERASTUNER_ARM:
+
+        def build(t0: float) -> list[list[str]]:
+            common = _common(t0, seed, options, settings)
+            out = str(workdir / f"{name}.json")
+            return [["kerastuner", "--out", out, *common, "--budget", repr(budget),
+                     "--name", name, "--workdir", str(workdir / "kerastuner")]]  # fmt: skip
+
     else:
 
         def build(t0: float) -> list[list[str]]:

@@ -1,6 +1,7 @@
-"""The benchmark's outputs: a markdown page with the tables, a PNG of hypervolume over time, and
-the raw numbers as JSON, from which `python benchmarks/search_efficiency.py --from-json` makes the
-page and the plot again."""
+"""The benchmark's outputs: a markdown page with the tables, a PNG of the log10 hypervolume
+difference to the best front known over time, and the raw numbers as JSON, from which
+`python benchmarks/search_efficiency.py --from-json` makes the page and the plot again (records
+made before this edition included: they get the new page)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks.analysis import (
-    REACH_FRACTION,
+    GAP_FLOOR,
     arm_summaries,
     cpu_at,
     hypervolume_at,
-    hypervolume_curve,
     is_legacy,
+    known_front,
+    log_gap_curve,
     memory_summary,
     overhead_summary,
     reference_point,
@@ -31,6 +33,7 @@ ARM_LABELS = {
     "c": "(c) TPE, no early stopping",
     "d": "(d) random search, no early stopping",
     "e": "(e) the article's Keras loop over gamma",
+    "f": "(f) KerasTuner Hyperband",
 }
 # Records made before named tasks: ASHA then ranked on the mean validation accuracy.
 LEGACY_ARM_LABELS = {**ARM_LABELS, "b": "(b) TPE + ASHA on mean val accuracy"}
@@ -55,7 +58,7 @@ def write_outputs(record: dict[str, Any], out: Path) -> dict[str, Path]:
 
 def _fmt(value: float | None, spec: str = ".0f", unit: str = " s") -> str:
     if value is None or value != value:
-        return "not reached" if unit == " s" else "n/a"
+        return "never" if unit == " s" else "n/a"
     return f"{value:{spec}}{unit}"
 
 
@@ -75,7 +78,7 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
     settings, machine = record["settings"], record["machine"]
     labels = arm_labels(runs)
     lines = [
-        "# Search efficiency: tune-mtl against its peers",
+        f"# Search efficiency on `{settings['dataset']}`: tune-mtl against its peers",
         "",
         f"Made with `{record['command']}` from {record['started']} to {record['finished']} "
         f"({record['wall_s'] / 60:.0f} min). The raw numbers are in "
@@ -92,21 +95,33 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
         "",
         "## Results",
         "",
-        "| arm | final test hypervolume (mean ± sd) | time to 95% (median) | seeds reaching 95% | "
-        "CPU-s to 95% (median) | completed trials/h | finished trials/h | CPU-s used | "
+        *(f"{line[0].upper()}{line[1:]}" for line in record.get("skipped", {}).values()),
+        *([""] if record.get("skipped") else []),
+        "| arm | final test hypervolume (mean ± sd) | final log10 HV difference (median) | "
+        "time to (e)'s final HV (median) | seeds reaching (e)'s final | "
+        "CPU-s to (e)'s final (median) | completed trials/h | finished trials/h | CPU-s used | "
         "other load | peak PSS |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for arm, s in summaries.items():
         mean, sd = s["final_hypervolume_mean_sd"]
+        raced = len(s["time_to_article_s"])
         lines.append(
             f"| {labels.get(arm, arm)} | {mean:.4f} ± {sd:.4f} | "
-            f"{_fmt(s['time_to_95_median_s'])} | {s['reached']}/{len(s['seeds'])} | "
-            f"{_fmt(s['cpu_to_95_median_s'])} | {s['completed_per_hour']:.1f} | "
-            f"{s['finished_per_hour']:.1f} | {s['tree_cpu_s']:.0f} | "
-            f"{s['other_load_cpus']:.2f} CPUs | {s['peak_pss_mb']:.0f} MiB |"
+            f"{_fmt(s['final_log_gap_median'], '.2f', '')} | "
+            f"{_fmt(s['time_to_article_median_s']) if raced else 'n/a'} | "
+            f"{s['reached']}/{raced} | "
+            f"{_fmt(s['cpu_to_article_median_s']) if raced else 'n/a'} | "
+            f"{s['completed_per_hour']:.1f} | {s['finished_per_hour']:.1f} | "
+            f"{s['tree_cpu_s']:.0f} | {s['other_load_cpus']:.2f} CPUs | "
+            f"{s['peak_pss_mb']:.0f} MiB |"
         )
-    lines += ["", f"![test hypervolume against time and CPU-seconds]({png_name})", ""]
+    lines += [
+        "",
+        f"![log10 hypervolume difference to the best front known, against time and "
+        f"CPU-seconds]({png_name})",
+        "",
+    ]
     lines += ["### Targets", "", "| target | measured | status |", "| --- | --- | --- |"]
     lines += [
         f"| {t['target']} | {t['measured']} | **{t['status']}** |"
@@ -126,8 +141,9 @@ def _per_seed(
     lines = [
         "### Per seed",
         "",
-        "Final test hypervolume, time to 95% of the best any arm found on that seed, and trials "
-        "completed / ended within the budget.",
+        "Final test hypervolume, its log10 difference to the best front known, time to reach "
+        "the final hypervolume of arm (e) on that seed (n/a where (e) completed no trial), and "
+        "trials completed / ended within the budget.",
         "",
         "| arm | " + " | ".join(f"seed {seed}" for seed in seeds) + " |",
         "| --- |" + " --- |" * len(seeds),
@@ -139,13 +155,16 @@ def _per_seed(
             if run is None:
                 cells.append("")
                 continue
-            index = summaries[arm]["seeds"].index(seed)
+            summary = summaries[arm]
+            index = summary["seeds"].index(seed)
+            times = summary["time_to_article_s"]
             budget = run["budget_s"]
             ended = [t for t in run["trials"] if t["end_s"] is not None and t["end_s"] <= budget]
             completed = sum(t["status"] == "completed" for t in ended)
             cells.append(
                 f"{hypervolume_at(run, budget):.4f}, "
-                f"{_fmt(summaries[arm]['time_to_95_s'][index])}, {completed}/{len(ended)}"
+                f"{_fmt(summary['final_log_gap'][index], '.2f', '')}, "
+                f"{_fmt(times[seed]) if seed in times else 'n/a'}, {completed}/{len(ended)}"
             )
         lines.append(f"| {labels.get(arm, arm)} | " + " | ".join(cells) + " |")
     return [*lines, ""]
@@ -270,15 +289,32 @@ def _method_lines(settings: dict[str, Any], runs: list[dict[str, Any]]) -> list[
         f"gamma 0, 0.25, 0.5, 0.75, 1 in that order, with the {settings['model']} model's default "
         "widths, learning rate and dropout, the same epochs, examples per epoch and batch size, "
         "and TensorFlow's default threads (every core); when the five are done before the budget "
-        "ends it starts again with a new weight seed.",
+        "ends it starts again with a new weight seed. (f) is KerasTuner's `Hyperband` used as its "
+        "users do (`benchmarks/kerastuner_arm.py`): the default space's parameters declared as "
+        "KerasTuner hyperparameters of the same ranges, the same model, epochs, examples per "
+        "epoch and batch size, one objective per task (KerasTuner sums them), `max_epochs` the "
+        "arm's, factor 3, one trial at a time with TensorFlow's default threads; a callback stops "
+        "training at the first epoch end past the budget and no trial starts after it. A "
+        "trial's metrics are those of the epoch KerasTuner keeps (its best, by the summed "
+        "objectives); trials of Hyperband's lower rungs count as stopped.",
         "- **Clock.** Every arm runs in its own process; its clock starts when that process is "
         "started, so importing TensorFlow, loading the data and starting Ray count against the "
         "budget. Only trials that completed every epoch within the budget count.",
         _hypervolume_method(runs) + "Every completed "
         "trial's checkpoint is evaluated on the test split after its arm ended, outside the "
-        f"budget. Time to {REACH_FRACTION:.0%}: the first time an arm's hypervolume reaches "
-        f"{REACH_FRACTION:.0%} of the best final hypervolume any arm found on that seed; the "
-        "median over seeds counts a seed that never reached it as later than any.",
+        "budget.",
+        "- **Distance to the best front known.** The best front known on this data set is the "
+        "Pareto front, on test metrics, of every trial any arm completed within its budget on any "
+        "seed; its hypervolume (same reference point) is the best known. An arm's curve is "
+        "log10(best known - hypervolume at t), the median over seeds; a run that holds the best "
+        f"front reads log10({GAP_FLOOR:g}) = {np.log10(GAP_FLOOR):.0f}.",
+        "- **Time to the article's result.** Per seed, the first time an arm's hypervolume "
+        "reaches the final hypervolume of arm (e) on that seed (n/a where (e) completed no "
+        "trial); the median over seeds counts a seed that never reached it as later than any "
+        '("never" when that is the median).',
+        "- **Spread and ties.** The final hypervolume is given as mean ± sd over seeds; in the "
+        "targets, two arms whose means differ by no more than the larger of their two sds are a "
+        "*tie*: the difference is within the spread over seeds.",
         "- **CPU-seconds.** User plus system CPU time of the arm's whole process tree (driver, "
         "Ray's processes, workers), read from `/proc/PID/stat` every "
         f"{settings['sample_interval_s']:g} s. *Other load*: the machine-wide busy time "
@@ -300,30 +336,31 @@ def _plot(runs: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    front = known_front(runs)
     figure, (by_time, by_cpu) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for arm in dict.fromkeys(run["arm"] for run in runs):
         arm_runs = [run for run in runs if run["arm"] == arm]
         budget = max(run["budget_s"] for run in arm_runs)
         times = np.linspace(0, budget, GRID_POINTS)
-        volumes = np.array([_staircase(hypervolume_curve(run), times) for run in arm_runs])
+        gaps = np.array([_staircase(log_gap_curve(run, front), times) for run in arm_runs])
         label = arm_labels(runs).get(arm, arm)
-        (line,) = by_time.plot(times, volumes.mean(axis=0), label=label, drawstyle="steps-post")
+        (line,) = by_time.plot(times, np.median(gaps, axis=0), label=label, drawstyle="steps-post")
         if len(arm_runs) > 1:
             by_time.fill_between(
-                times, volumes.min(axis=0), volumes.max(axis=0), color=line.get_color(),
-                alpha=0.15, step="post",
+                times, gaps.min(axis=0), gaps.max(axis=0), color=line.get_color(), alpha=0.15,
+                step="post",
             )  # fmt: skip
         top = max(cpu_at(run, run["budget_s"]) for run in arm_runs)
         cpu_grid = np.linspace(0, top if top == top and top > 0 else 1.0, GRID_POINTS)
-        by_cpu_volumes = np.array([_staircase(_curve_on_cpu(run), cpu_grid) for run in arm_runs])
-        by_cpu.plot(cpu_grid, by_cpu_volumes.mean(axis=0), color=line.get_color(),
+        on_cpu = np.array([_staircase(_curve_on_cpu(run, front), cpu_grid) for run in arm_runs])
+        by_cpu.plot(cpu_grid, np.median(on_cpu, axis=0), color=line.get_color(),
                     drawstyle="steps-post")  # fmt: skip
     by_time.set_xlabel("wall-clock seconds since the arm started")
     by_cpu.set_xlabel("CPU-seconds of the arm's process tree")
-    by_time.set_ylabel("test hypervolume of the validation front")
-    by_time.set_title("mean over seeds (band: min to max)")
-    by_cpu.set_title("mean over seeds")
-    by_time.legend(loc="lower right", fontsize=8)
+    by_time.set_ylabel("log10(best known hypervolume - hypervolume)")
+    by_time.set_title("median over seeds, lower is better (band: min to max)")
+    by_cpu.set_title("median over seeds")
+    by_time.legend(loc="upper right", fontsize=8)
     for axis in (by_time, by_cpu):
         axis.grid(alpha=0.3)
     figure.tight_layout()
@@ -331,8 +368,8 @@ def _plot(runs: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def _curve_on_cpu(run: dict[str, Any]) -> list[tuple[float, float]]:
-    return [(cpu_at(run, t), volume) for t, volume in hypervolume_curve(run)]
+def _curve_on_cpu(run: dict[str, Any], front: np.ndarray) -> list[tuple[float, float]]:
+    return [(cpu_at(run, t), gap) for t, gap in log_gap_curve(run, front)]
 
 
 def _staircase(curve: list[tuple[float, float]], grid: np.ndarray) -> np.ndarray:

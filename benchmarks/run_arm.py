@@ -1,8 +1,10 @@
-"""One run of the benchmark in its own process: a search arm, the article's Keras loop, or the
-bare loop. `search_efficiency.py` starts it and samples its process tree; it writes one JSON file.
+"""One run of the benchmark in its own process: a search arm, the article's Keras loop,
+KerasTuner's Hyperband, or the bare loop. `search_efficiency.py` starts it and samples its process
+tree; it writes one JSON file.
 
     python -m benchmarks.run_arm search --name c-seed0 --sampler tpe --scheduler none ...
     python -m benchmarks.run_arm keras --seed 0 ...
+    python -m benchmarks.run_arm kerastuner --seed 0 --workdir searches ...
     python -m benchmarks.run_arm bare --jobs jobs.json --threads 1 ...
 
 Times in the file are seconds after ``--t0``, a ``time.monotonic`` value taken by the parent
@@ -49,10 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--scheduler", required=True)
     search.add_argument("--concurrency", type=int, required=True)
     search.add_argument("--workdir", type=Path, required=True)
+    search.add_argument("--space", type=Path, help="a search-space file [the default space]")
     search.add_argument("--no-test", action="store_true", help="skip the test evaluation")
     keras_loop = commands.add_parser("keras", help="the article's loop over gamma")
     _common(keras_loop)
     keras_loop.add_argument("--budget", type=float, required=True)
+    kerastuner = commands.add_parser("kerastuner", help="KerasTuner's Hyperband, time-budgeted")
+    _common(kerastuner)
+    kerastuner.add_argument("--budget", type=float, required=True)
+    kerastuner.add_argument("--name", required=True)
+    kerastuner.add_argument("--workdir", type=Path, required=True)
+    kerastuner.add_argument("--space", type=Path, help="a search-space file [the default space]")
     bare = commands.add_parser("bare", help="given configurations, one after another")
     _common(bare)
     bare.add_argument("--jobs", type=Path, required=True, help="JSON: [[name, params, seed]]")
@@ -107,7 +116,8 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
         max_epochs=args.max_epochs, batch_size=args.batch_size,
         examples_per_epoch=args.examples_per_epoch, sampler=args.sampler,
         scheduler=args.scheduler, concurrency=args.concurrency, seed=args.seed,
-        results=args.workdir, name=args.name, time_budget_s=max(1.0, remaining),
+        space=args.space, results=args.workdir, name=args.name,
+        time_budget_s=max(1.0, remaining),
         echo=echo, live=False,
     )  # fmt: skip
     ray.shutdown()
@@ -220,6 +230,28 @@ def run_keras(args: argparse.Namespace) -> dict[str, Any]:
     return {"kind": "keras", "trials": _loop_trials(models, tests), **_header(data)}
 
 
+def run_kerastuner(args: argparse.Namespace) -> dict[str, Any]:
+    """KerasTuner's Hyperband on the space's parameters, one trial at a time with TensorFlow's
+    default threads, until the budget ends (`benchmarks/kerastuner_arm.py`)."""
+    from benchmarks.kerastuner_arm import run_hyperband
+    from tune_mtl.objectives import Objectives
+    from tune_mtl.space import default_space_path, load_space
+
+    space = load_space(args.space or default_space_path())
+    data = _load(args)
+    objectives = Objectives.for_tasks(data.tasks, data.references)
+    trials = run_hyperband(
+        data, space, _loop_settings(args), objectives, seed=args.seed, t0=args.t0,
+        budget=args.budget, directory=args.workdir, name=args.name,
+    )  # fmt: skip
+    return {
+        "kind": "kerastuner",
+        "space": str(space.path),
+        "trials": _plain(trials),
+        "objectives": objectives.to_dict(),
+    }
+
+
 def run_bare(args: argparse.Namespace) -> dict[str, Any]:
     """Given configurations trained to the end, each on ``--threads`` threads as a trial is.
 
@@ -248,7 +280,8 @@ def run_bare(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    run = {"search": run_search, "keras": run_keras, "bare": run_bare}[args.command]
+    run = {"search": run_search, "keras": run_keras, "kerastuner": run_kerastuner,
+           "bare": run_bare}[args.command]  # fmt: skip
     record = run(args)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     return 0

@@ -1,14 +1,16 @@
 """How fast each way of searching finds a good front, on the same machine with the same budget.
 
-    python benchmarks/search_efficiency.py --budget 600 --seeds 0 1 2 --out docs/benchmarks.md
-    python benchmarks/search_efficiency.py --smoke          # seconds, synthetic data, for CI
+    python benchmarks/search_efficiency.py --data fashion_mnist   # docs/benchmarks.md
+    python benchmarks/search_efficiency.py --data multi_fashion   # docs/benchmarks-multi-fashion.md
+    python benchmarks/search_efficiency.py --smoke                # seconds, synthetic data, for CI
 
-Runs, for each seed, arms (a) TPE + MO-ASHA, (b) TPE + ASHA, (c) TPE, (d) random search and
-(e) the article's plain Keras loop over gamma, one after another, each in its own process with the
-same wall-clock budget, while a thread samples the CPU time and memory of the process tree. Then
-it trains a few of arm (c)'s configurations again in a bare Keras loop (orchestration overhead)
-and runs two short searches with 1 and 2 trials at once (memory). It writes a markdown page, a
-PNG and the raw numbers as JSON (see `benchmarks/report.py`).
+Runs, for each seed, arms (a) TPE + MO-ASHA, (b) TPE + ASHA, (c) TPE, (d) random search, (e) the
+article's plain Keras loop over gamma and (f) KerasTuner's Hyperband, one after another, each in
+its own process with the same wall-clock budget, while a thread samples the CPU time and memory of
+the process tree; without KerasTuner installed (`pip install -e '.[bench]'`) it skips (f) and says
+so. Then it trains a few of arm (c)'s configurations again in a bare Keras loop (orchestration
+overhead) and runs two short searches with 1 and 2 trials at once (memory). It writes a markdown
+page per data set, a PNG and the raw numbers as JSON (see `benchmarks/report.py`).
 """
 
 from __future__ import annotations
@@ -35,14 +37,15 @@ from benchmarks.launch import (  # noqa: E402
     run_arm,
     run_memory,
     run_overhead,
+    unavailable_arms,
 )
 from benchmarks.procfs import become_subreaper, machine_info  # noqa: E402
 from benchmarks.report import ARM_LABELS, write_outputs  # noqa: E402
 
-ALL_ARMS = ("a", "b", "c", "d", "e")
+ALL_ARMS = ("a", "b", "c", "d", "e", "f")
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {"budget": 600.0, "seeds": [0, 1, 2], "dataset": "fashion_mnist", "max_epochs": None,
-             "overhead_configs": 4, "memory_budget": 120.0, "out": Path("docs/benchmarks.md"),
+             "overhead_configs": 4, "memory_budget": 120.0, "out": None,
              "sample_interval": 1.0, "memory_every": 5, "concurrency": None},
     # Seconds: too short for a search to complete a trial on 2 cores; it checks the plumbing.
     "smoke": {"budget": 6.0, "seeds": [0], "dataset": "synthetic", "max_epochs": 2,
@@ -57,13 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--budget", type=float, help="seconds per arm and seed [600; smoke 6]")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds [0 1 2; smoke 0]")
-    parser.add_argument("--arms", help="comma-separated subset of a,b,c,d,e [all]")
-    parser.add_argument("--out", type=Path, help="markdown page [docs/benchmarks.md; smoke: tmp]")
+    parser.add_argument("--arms", help="comma-separated subset of a,b,c,d,e,f [all]")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="markdown page [docs/benchmarks.md, docs/benchmarks-DATA.md for other data; "
+        "smoke: tmp]",
+    )
     parser.add_argument(
         "--data",
         "--dataset",
         dest="dataset",
-        help="a built-in data set [fashion_mnist; smoke synthetic]",
+        help="a built-in data set, one per page [fashion_mnist; smoke synthetic]",
     )
     parser.add_argument("--data-dir", type=Path, help="where the data set's files are")
     parser.add_argument("--max-epochs", type=int, help="[the default space's; smoke 2]")
@@ -71,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--overhead-configs", type=int, help="arm (c) configs to train bare [4]")
     parser.add_argument(
         "--memory-budget", type=float, help="seconds of each memory search [120; smoke 3]"
+    )
+    parser.add_argument(
+        "--no-checks", action="store_true", help="skip the overhead and memory checks"
     )
     parser.add_argument("--workdir", type=Path, help="searches and logs [a new temp folder]")
     parser.add_argument("--smoke", action="store_true", help="a few seconds on synthetic data")
@@ -88,8 +99,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     options["concurrency"] = options["concurrency"] or len(os.sched_getaffinity(0))
     if options["concurrency"] < 1:
         raise BenchmarkError(f"--concurrency must be >= 1, got {options['concurrency']}.")
-    if options["out"] is None:
+    if options["out"] is None and args.smoke:
         options["out"] = Path(tempfile.mkdtemp(prefix="tune-mtl-smoke-")) / "benchmarks.md"
+    elif options["out"] is None:
+        options["out"] = default_page(options["dataset"])
     for key in ("budget", "memory_budget"):
         if not options[key] > 0:
             raise BenchmarkError(f"--{key.replace('_', '-')} must be > 0, got {options[key]}.")
@@ -98,13 +111,21 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def default_page(dataset: str) -> Path:
+    """docs/benchmarks.md for Fashion-MNIST, the benchmark's first data set; else one page per
+    data set beside it (docs/benchmarks-multi-fashion.md)."""
+    if dataset == "fashion_mnist":
+        return Path("docs/benchmarks.md")
+    return Path(f"docs/benchmarks-{dataset.replace('_', '-')}.md")
+
+
 def _arms(text: str | None) -> list[str]:
     if text is None:
         return list(ALL_ARMS)
     arms = [arm.strip() for arm in text.split(",") if arm.strip()]
     unknown = [arm for arm in arms if arm not in ALL_ARMS]
     if unknown or not arms:
-        raise BenchmarkError(f"--arms {text!r}: choose from a,b,c,d,e, e.g. --arms b,c,d,e.")
+        raise BenchmarkError(f"--arms {text!r}: choose from a,b,c,d,e,f, e.g. --arms b,c,d,e.")
     return arms
 
 
@@ -127,6 +148,12 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     from tune_mtl.space import default_space_path, load_space
 
     arms = _arms(args.arms)
+    skipped = {arm: why for arm, why in unavailable_arms().items() if arm in arms}
+    for why in skipped.values():
+        print(why, flush=True)
+    arms = [arm for arm in arms if arm not in skipped]
+    if not arms:
+        raise BenchmarkError(f"no arm left to run ({', '.join(skipped)} skipped); choose others.")
     merged = {**DEFAULTS, **load_space(default_space_path()).settings}
     settings = {
         "model": merged["model"], "batch_size": merged["batch_size"],
@@ -139,9 +166,10 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     out = options["out"].resolve()
     become_subreaper()
     runs = len(arms) * len(options["seeds"])
+    checks = "" if args.no_checks else ", then the overhead and memory checks"
     print(
         f"{runs} runs of {options['budget']:g} s ({len(arms)} arms x {len(options['seeds'])} "
-        f"seeds), then the overhead and memory checks; searches and logs in {workdir}",
+        f"seeds){checks}; searches and logs in {workdir}",
         flush=True,
     )
     record: dict[str, Any] = {
@@ -159,6 +187,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "memory_budget_s": options["memory_budget"],
         },  # fmt: skip
         "runs": [],
+        "skipped": skipped,
         "workdir": str(workdir),
     }
     started = time.monotonic()
@@ -170,13 +199,14 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             partial.write_text(json.dumps(record) + "\n")  # a crash later keeps what was measured
             print(_describe(run), flush=True)
     c_runs = [run for run in record["runs"] if run["arm"] == "c"]
-    if c_runs:
+    if c_runs and not args.no_checks:
         record["overhead"] = run_overhead(c_runs[0], options, settings, workdir)
         partial.write_text(json.dumps(record) + "\n")
         print(
             f"overhead: {len(record['overhead']['bare'])} configurations trained bare", flush=True
         )
-    record["memory"], record["memory_runs"] = run_memory(options, settings, workdir)
+    if not args.no_checks:
+        record["memory"], record["memory_runs"] = run_memory(options, settings, workdir)
     record["finished"] = f"{datetime.now():%Y-%m-%d %H:%M}"
     record["wall_s"] = time.monotonic() - started
     paths = write_outputs(record, out)

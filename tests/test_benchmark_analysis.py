@@ -14,10 +14,16 @@ import numpy as np
 import pytest
 
 from benchmarks.analysis import (
+    GAP_FLOOR,
     arm_summaries,
+    best_known_hypervolume,
     cpu_at,
     hypervolume_at,
     hypervolume_curve,
+    is_tie,
+    known_front,
+    log_gap,
+    log_gap_curve,
     overhead_jobs,
     overhead_summary,
     reference_point,
@@ -143,25 +149,109 @@ def test_slots_run_from_the_previous_end_on_the_same_worker() -> None:
     assert overhead_summary([], [], concurrency=2) == {"configs": 0}
 
 
+def test_the_gap_is_to_the_front_of_every_arm_and_seed_on_test() -> None:
+    runs = [
+        _run("a", 0, [_trial(10, [0.9, 0.5], [0.8, 0.6]),
+                      _trial(20, [0.5, 0.9], [0.6, 0.8])]),
+        # Never on its own validation front, but on the union's test front: it counts.
+        _run("c", 1, [_trial(10, [0.9, 0.9], [0.5, 0.5]),
+                      _trial(30, [0.1, 0.1], [0.9, 0.5])]),
+        _run("d", 0, [_trial(90, [0.9, 0.9], [0.95, 0.95], status="stopped"),  # never completed
+                      _trial(150, [0.9, 0.9], [0.95, 0.95])]),  # after the budget
+    ]  # fmt: skip
+    front = known_front(runs)
+    assert sorted(map(tuple, front.tolist())) == [(0.6, 0.8), (0.8, 0.6), (0.9, 0.5)]
+    best = hypervolume_2d(front, REFERENCE)
+    assert best == pytest.approx(0.8 * 0.1 + 0.7 * 0.1 + 0.5 * 0.2)
+    assert best_known_hypervolume(runs[0], front) == pytest.approx(best)
+    assert log_gap(runs[0], 100, front) == pytest.approx(
+        np.log10(best - hypervolume_at(runs[0], 100))
+    )
+    assert log_gap(runs[0], 5, front) == pytest.approx(np.log10(best))  # nothing completed yet
+    assert log_gap(runs[2], 100, front) == pytest.approx(np.log10(best))
+    # Arm (c)'s validation front is its first trial, far below the union's front.
+    assert log_gap(runs[1], 100, front) == pytest.approx(np.log10(best - 0.4 * 0.1))
+    curve = log_gap_curve(runs[0], front)
+    assert [t for t, _ in curve] == [0.0, 10, 20]
+    assert [gap for _, gap in curve] == sorted((gap for _, gap in curve), reverse=True)
+    # A run that holds the best front reads the floor; with no front known there is no gap.
+    holder = _run("e", 0, [_trial(10, [0.9, 0.7], [0.9, 0.7])])
+    assert log_gap(holder, 100, known_front([holder])) == pytest.approx(np.log10(GAP_FLOOR))
+    nothing = _run("e", 0, [_trial(10, [0.9, 0.7], None, status="stopped")])
+    assert np.isnan(log_gap(nothing, 100, known_front([nothing])))
+
+
+def test_the_gap_matches_brute_force_on_random_runs() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        runs, points = [], []
+        for arm in "acd":
+            for seed in range(int(rng.integers(1, 4))):
+                n = int(rng.integers(0, 6))
+                val, test, ends = rng.random((n, 2)), rng.random((n, 2)), rng.uniform(0, 120, n)
+                runs.append(_run(arm, seed, [_trial(e, list(v), list(t))
+                                             for e, v, t in zip(ends, val, test, strict=True)]))  # fmt: skip
+                points += [t for t, e in zip(test, ends, strict=True) if e <= 100]
+        front = known_front(runs)
+        best = hypervolume_2d(np.array(points).reshape(-1, 2), REFERENCE)
+        for run in runs:
+            t = float(rng.uniform(0, 120))
+            gap = best - hypervolume_at(run, t)
+            assert gap >= -1e-12  # no run is beyond the front of all of them
+            if best == 0:
+                assert np.isnan(log_gap(run, t, front))
+            else:
+                assert log_gap(run, t, front) == pytest.approx(np.log10(max(gap, GAP_FLOOR)))
+
+
 def test_summaries_and_targets() -> None:
     good = [_trial(10, [0.9, 0.9], [0.9, 0.9])]
     late = [_trial(80, [0.9, 0.9], [0.9, 0.9])]
     weak = [_trial(10, [0.5, 0.5], [0.5, 0.5])]
-    runs = [_run("a", 0, good), _run("c", 0, weak), _run("d", 0, late)]
+    article = [_trial(30, [0.7, 0.7], [0.7, 0.7])]
+    runs = [_run("a", 0, good), _run("c", 0, weak), _run("d", 0, late), _run("e", 0, article)]
     summaries = arm_summaries(runs)
-    assert summaries["a"]["time_to_95_median_s"] == 10
-    assert summaries["c"]["time_to_95_median_s"] is None and summaries["c"]["reached"] == 0
-    assert summaries["d"]["time_to_95_median_s"] == 80
-    assert summaries["a"]["cpu_to_95_median_s"] == pytest.approx(cpu_at(runs[0], 10)) == 20
+    # Arm (e)'s final hypervolume, (0.7 - 0.1) x (0.7 - 0.4), is what the others race to.
+    assert summaries["a"]["time_to_article_s"] == {0: 10}
+    assert summaries["a"]["time_to_article_median_s"] == 10
+    assert summaries["c"]["time_to_article_median_s"] is None and summaries["c"]["reached"] == 0
+    assert summaries["d"]["time_to_article_median_s"] == 80
+    assert summaries["e"]["time_to_article_median_s"] == 30
+    assert summaries["a"]["cpu_to_article_median_s"] == pytest.approx(cpu_at(runs[0], 10)) == 20
     assert summaries["a"]["completed_per_hour"] == pytest.approx(36)
+    assert summaries["a"]["final_log_gap_median"] == pytest.approx(np.log10(GAP_FLOOR))
+    assert summaries["e"]["final_log_gap"] == [pytest.approx(np.log10(0.8 * 0.5 - 0.6 * 0.3))]
     overhead = overhead_summary(
         [{"slot_s": 10.0, "first_on_worker": False, "trial_s": 9.0}], [{"slot_s": 9.0}],
         concurrency=1,
     )  # fmt: skip
     rows = targets(summaries, overhead, {"peak_pss_mb": {"1": 100, "2": 160}, "ratio": 1.6})
-    assert [row["status"] for row in rows] == ["met", "met", "missed", "missed"]
+    # (a) and (d) end equal: a tie, which is not behind.
+    assert [row["status"] for row in rows] == ["tie", "met", "missed", "missed"]
+    assert "(d) 0.4000 ± 0.0000: tie" in rows[0]["measured"]
+    assert "(c) 0.0400 ± 0.0000: (a) ahead" in rows[0]["measured"]
     rows = targets(arm_summaries(runs[1:]), None, None)
     assert [row["status"] for row in rows] == ["not measured"] * 4
+    # Without arm (e) nothing sets the time to reach.
+    no_article = arm_summaries(runs[:3])
+    assert no_article["a"]["time_to_article_s"] == {}
+    assert targets(no_article, None, None)[1]["status"] == "not measured"
+
+
+def test_a_difference_within_the_larger_spread_is_a_tie() -> None:
+    assert is_tie((0.50, 0.02), (0.51, 0.00)) and is_tie((0.51, 0.0), (0.50, 0.02))
+    assert not is_tie((0.50, 0.01), (0.53, 0.01))
+    assert is_tie((0.5, 0.0), (0.5, 0.0))
+    seeds = [_run(arm, seed, [_trial(10, [v, v], [v, v])])
+             for arm, values in {"a": (0.80, 0.84), "b": (0.83, 0.85), "c": (0.60, 0.61)}.items()
+             for seed, v in enumerate(values)]  # fmt: skip
+    summaries = arm_summaries(seeds)
+    row = targets(summaries, None, None)[0]
+    # (b)'s mean is higher, but by less than (a)'s spread over the two seeds.
+    assert row["status"] == "tie" and "(b)" in row["measured"] and "(c)" in row["measured"]
+    behind = arm_summaries([r for r in seeds if r["arm"] != "b"] + [
+        _run("b", seed, [_trial(10, [0.95, 0.95], [0.95, 0.95])]) for seed in (0, 1)])  # fmt: skip
+    assert targets(behind, None, None)[0]["status"] == "missed"
 
 
 def _record(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,12 +271,14 @@ def _record(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_the_page_has_one_row_per_arm_and_regenerates_from_json(tmp_path: Path) -> None:
     runs = [_run(arm, seed, [_trial(10 * seed + 5, [0.8, 0.8], [0.8, 0.7])])
-            for seed in (0, 1) for arm in "bce"]  # fmt: skip
+            for seed in (0, 1) for arm in "bcef"]  # fmt: skip
     paths = write_outputs(_record(runs), tmp_path / "bench.md")
     page = paths["markdown"].read_text()
     rows = [line for line in page.splitlines() if line.startswith("| (")]
-    assert [row.split(" | ")[0] for row in rows[:3]] == [f"| {ARM_LABELS[arm]}" for arm in "bce"]
+    assert [row.split(" | ")[0] for row in rows[:4]] == [f"| {ARM_LABELS[arm]}" for arm in "bcef"]
     assert ARM_LABELS["b"] == "(b) TPE + ASHA on the mean improvement"
+    assert ARM_LABELS["f"] == "(f) KerasTuner Hyperband"
+    assert "skipped" not in page
     assert "(bench.json)" in page and "![" in page and "1.33" in page
     assert "reference point is each task's constant predictor, not chance accuracy" in page
     assert "(`Dataset.references`): item accuracy 0.1000, group accuracy 0.4000." in page
@@ -200,6 +292,14 @@ def test_the_page_has_one_row_per_arm_and_regenerates_from_json(tmp_path: Path) 
     again = (tmp_path / "again.md").read_text()
     assert again == page.replace("bench.json", "again.json").replace("bench.png", "again.png")
     assert json.loads((tmp_path / "again.json").read_text())["runs"] == runs
+
+
+def test_the_page_says_which_arm_was_skipped_and_why(tmp_path: Path) -> None:
+    runs = [_run(arm, 0, [_trial(5, [0.8, 0.8], [0.8, 0.7])]) for arm in "ce"]
+    record = {**_record(runs), "skipped": {"f": "arm (f) skipped: KerasTuner is not installed."}}
+    page = write_outputs(record, tmp_path / "bench.md")["markdown"].read_text()
+    assert "\nArm (f) skipped: KerasTuner is not installed.\n" in page
+    assert ARM_LABELS["f"] not in page
 
 
 def test_a_page_of_runs_recorded_with_chance_accuracy_says_so(tmp_path: Path) -> None:

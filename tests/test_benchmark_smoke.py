@@ -1,6 +1,7 @@
 """`benchmarks/search_efficiency.py --smoke` runs every arm, end to end, and writes its
 page, plot and raw numbers. It checks the plumbing, not the numbers: a few seconds of budget on
-two CPUs are too few for a search to complete a trial."""
+two CPUs are too few for a search to complete a trial. Without KerasTuner it skips arm (f), says
+so, and runs the others."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import pytest
 
 from benchmarks.report import ARM_LABELS
 from tests.conftest import REPO, cli_env
+from tune_mtl.space import default_space_path, load_space
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_smoke_preset_writes_a_row_per_arm(tmp_path: Path) -> None:
-    arms = ["a", "b", "c", "d", "e"]
+    arms = ["a", "b", "c", "d", "e", "f"]
     out = tmp_path / "out" / "benchmarks.md"
     done = subprocess.run(
         [sys.executable, "benchmarks/search_efficiency.py", "--smoke", "--out", str(out),
@@ -49,3 +51,42 @@ def test_the_smoke_preset_writes_a_row_per_arm(tmp_path: Path) -> None:
     assert all(run["samples"] and run["processes_seen"] >= 1 for run in record["runs"])
     assert set(record["memory"]) == {"1", "2"}
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Arm (f) ran KerasTuner: its first trial trains at least one epoch before the deadline
+    # callback can stop it, on the default space's parameters.
+    kerastuner = record["runs"][-1]
+    assert kerastuner["kind"] == "kerastuner" and record["skipped"] == {}
+    assert kerastuner["trials"] and kerastuner["trials"][0]["id"] == "0000"
+    params = set(load_space(default_space_path()).params)
+    for trial in kerastuner["trials"]:
+        assert trial["status"] in ("completed", "stopped") and trial["epochs"] >= 1
+        assert set(trial["config"]) == params and trial["end_s"] > 0
+        assert trial["test"] is None or trial["end_s"] <= kerastuner["budget_s"]
+    assert "skipped" not in done.stdout
+
+
+def test_without_kerastuner_arm_f_is_skipped_in_one_line(tmp_path: Path) -> None:
+    # A sitecustomize that makes `import keras_tuner` fail in the driver and its arms.
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['keras_tuner'] = None\n"
+    )
+    env = cli_env()
+    env["PYTHONPATH"] = f"{tmp_path / 'site'}:{env['PYTHONPATH']}"
+    out = tmp_path / "out" / "benchmarks.md"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/search_efficiency.py", "--smoke", "--arms", "e,f",
+         "--no-checks", "--out", str(out), "--workdir", str(tmp_path / "work")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    line = "arm (f) skipped: KerasTuner is not installed; pip install -e '.[bench]'"
+    assert [row for row in done.stdout.splitlines() if "skipped" in row] == [
+        line + " (or make install) adds it."
+    ]
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert [run["arm"] for run in record["runs"]] == ["e"] and list(record["skipped"]) == ["f"]
+    assert record["runs"][0]["samples"] and "memory" not in record
+    page = out.read_text()
+    assert "A" + line[1:] in page and f"| {ARM_LABELS['e']} | " in page
+    assert f"| {ARM_LABELS['f']} | " not in page

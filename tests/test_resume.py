@@ -20,6 +20,7 @@ from tune_mtl.data import synthetic
 from tune_mtl.progress import PROGRESS_LINE
 
 TRIALS, EPOCHS = 5, 4
+REPEAT_EPOCHS = 12
 FINISHED_LINE = re.compile(r"^\[(\d+)/\d+\] trial (\w+) ")
 
 
@@ -135,3 +136,58 @@ def test_resume_takes_no_other_settings(tmp_path: Path) -> None:
 def test_negative_counts_are_refused(tmp_path: Path, flag: str) -> None:
     done = run_cli("search", flag, "-1", cwd=tmp_path)
     assert done.returncode == 2 and flag in done.stderr
+
+
+@pytest.mark.e2e
+def test_a_search_killed_during_its_repeats_resumes_them(tmp_path: Path) -> None:
+    """The extra runs that had finished are kept as they were; the others run; the front is on
+    the means of all of them. An extra run takes about REPEAT_EPOCHS seconds, so the driver is
+    killed (4 s after the first finishes) while the second runs."""
+    args = [
+        "search", "--data", "synthetic", "--scheduler", "none", "--concurrency", "1",
+        "--trials", "2", "--max-epochs", str(REPEAT_EPOCHS), "--repeats", "3",
+        "--results", str(tmp_path), "--name", "exp",
+    ]  # fmt: skip
+    search = subprocess.Popen(
+        [*CLI, *args], cwd=tmp_path, env=cli_env(), text=True, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    runs = tmp_path / "exp-repeats"
+    try:
+        deadline = time.monotonic() + 300
+        while not (finished := _finished_runs(runs)) and search.poll() is None:
+            assert time.monotonic() < deadline, "no extra run finished within 300 s"
+            time.sleep(0.5)
+        assert search.poll() is None, "the search ended before it could be killed"
+        time.sleep(4)  # the experiment state is saved every 2 s
+        os.killpg(search.pid, signal.SIGKILL)
+        search.wait(timeout=60)
+    finally:
+        _stop_leftovers(search)
+    experiment = tmp_path / "exp"
+    assert not (experiment / "summary.json").exists()
+    kept = {path: path.read_text() for path in _finished_runs(runs)}
+    assert set(finished) <= set(kept)
+
+    done = run_cli("search", "--resume", str(experiment), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {path: path.read_text() for path in kept} == kept  # not trained again
+    repeats = pd.read_csv(experiment / "repeats.csv", dtype={"trial_id": str})
+    planned = repeats.groupby("trial_id")["seed"].apply(lambda seeds: tuple(sorted(seeds)))
+    assert set(planned) == {(0, 1000, 2000)}
+    # One Ray trial per extra run, each trained once through every epoch.
+    trial_dirs = sorted(runs.glob("*/result.json"))
+    assert len(trial_dirs) == 2 * len(planned)
+    for result in trial_dirs:
+        lines = result.read_text().splitlines()
+        iterations = [json.loads(line)["training_iteration"] for line in lines]
+        assert iterations == list(range(1, REPEAT_EPOCHS + 1)), (result, iterations)
+    assert json.loads((experiment / "summary.json").read_text())["repeats"] == 3
+
+
+def _finished_runs(runs: Path) -> list[Path]:
+    """result.json of the extra runs that have reported every epoch."""
+    return [
+        path for path in runs.glob("*/result.json")
+        if len(path.read_text().splitlines()) == REPEAT_EPOCHS
+    ]  # fmt: skip

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
+from ray.tune.logger import JsonLoggerCallback
 
 from tune_mtl.cluster import Storage
 from tune_mtl.options import SearchOptions
@@ -76,6 +77,7 @@ def run_repeats(
                 storage_path=storage.root,
                 storage_filesystem=storage.filesystem,
                 verbose=0,
+                callbacks=[JsonLoggerCallback()],  # result.json, where Ray reads metrics from
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 failure_config=tune.FailureConfig(max_failures=options.max_failures),
             ),
