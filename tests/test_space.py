@@ -32,6 +32,16 @@ def test_shipped_spaces_load() -> None:
         "batch_size": 128, "scheduler": "none",
     }  # fmt: skip
 
+    # docs/multi-fashion.md: the searched LeNet and its single-task baseline, on the same budget.
+    multi = load_space(ROOT / "search_spaces" / "multi_fashion.yaml")
+    single = load_space(ROOT / "search_spaces" / "multi_fashion_single_task.yaml")
+    assert set(multi.params) == {"gamma", "learning_rate"}
+    assert [point["gamma"] for point in single.grid()] == [0.0, 1.0]
+    assert single.constants == {"learning_rate": 1.0e-3}
+    budget = ("data", "model", "max_epochs", "batch_size", "examples_per_epoch")
+    assert [multi.settings[key] for key in budget] == [single.settings[key] for key in budget]
+    assert multi.settings["model"] == "lenet" and multi.settings["data"] == "multi_fashion"
+
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
