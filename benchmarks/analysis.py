@@ -144,7 +144,11 @@ def log_gap(run: dict[str, Any], t: float, front: np.ndarray) -> float:
     best = best_known_hypervolume(run, front)
     if best <= 0:
         return float("nan")
-    return float(np.log10(max(best - hypervolume_at(run, t), GAP_FLOOR)))
+    return _log10_gap(best, hypervolume_at(run, t))
+
+
+def _log10_gap(best: float, volume: float) -> float:
+    return float(np.log10(max(best - volume, GAP_FLOOR)))
 
 
 def log_gap_curve(run: dict[str, Any], front: np.ndarray) -> list[tuple[float, float]]:
@@ -152,9 +156,7 @@ def log_gap_curve(run: dict[str, Any], front: np.ndarray) -> list[tuple[float, f
     best = best_known_hypervolume(run, front)
     if best <= 0:
         return [(0.0, float("nan"))]
-    return [
-        (t, float(np.log10(max(best - volume, GAP_FLOOR)))) for t, volume in hypervolume_curve(run)
-    ]
+    return [(t, _log10_gap(best, volume)) for t, volume in hypervolume_curve(run)]
 
 
 def cpu_at(run: dict[str, Any], t: float) -> float:

@@ -5,10 +5,10 @@ max_epochs=..., seed=...)`, whose multi-objective is the sum of the tasks' metri
 The hypermodel declares the space file's parameters as KerasTuner hyperparameters of the same
 ranges, builds with the benchmark's `image_builder` compiled by `tune_mtl.building.build_model`
 (as arms (a)-(e) do), and trains epochs that are the same seeded fresh draws of
-``examples_per_epoch`` examples as `tune_mtl.training.train_epoch`'s. The oracle is KerasTuner's
-own; the tuner only adds the benchmark's clock (when a trial ended, how many epochs it reached)
-and stops at the budget: a callback ends training at the first epoch end past the deadline and
-the oracle then starts no trial, so the search returns cleanly.
+``examples_per_epoch`` examples as a trial's (`tune_mtl.training.epoch_examples`). The oracle is
+KerasTuner's own; the tuner only adds the benchmark's clock (when a trial ended, how many epochs
+it reached) and stops at the budget: a callback ends training at the first epoch end past the
+deadline and the oracle then starts no trial, so the search returns cleanly.
 
 Trials are recorded as `benchmarks/run_arm.py`'s other commands record theirs. A trial's
 validation and test metrics are those of the epoch KerasTuner kept, its checkpoint of the best
@@ -25,15 +25,13 @@ from typing import Any
 
 import keras
 import keras_tuner
-import numpy as np
 
 from benchmarks.keras_loop import LoopSettings, image_builder
 from tune_mtl.building import build_model
 from tune_mtl.data import Dataset
-from tune_mtl.data.spec import Split
 from tune_mtl.objectives import Objectives
 from tune_mtl.space import Distribution, SearchSpace
-from tune_mtl.training import EVAL_BATCH_SIZE, evaluate
+from tune_mtl.training import EVAL_BATCH_SIZE, epoch_examples, evaluate
 
 __all__ = ["declare", "StopAtDeadline", "MultiTaskHyperModel", "BudgetedHyperband",
            "run_hyperband"]  # fmt: skip
@@ -83,15 +81,6 @@ class StopAtDeadline(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if time.monotonic() >= self.deadline:
             self.model.stop_training = True
-
-
-def _epoch_examples(train: Split, epoch: int, settings: LoopSettings, seed: int) -> Split:
-    """The examples of one epoch: the same seeded draw as `tune_mtl.training.train_epoch`'s."""
-    count = settings.examples_per_epoch
-    if count is None or count >= len(train):
-        return train
-    rng = np.random.default_rng([seed, epoch])
-    return train.take(np.sort(rng.choice(len(train), count, replace=False)))
 
 
 class MultiTaskHyperModel(keras_tuner.HyperModel):
@@ -144,7 +133,12 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
         self.epochs_reached = initial_epoch
         val = self.data.val
         for epoch in range(initial_epoch, epochs):
-            examples = _epoch_examples(self.data.train, epoch, self.settings, self.seed)
+            examples = epoch_examples(
+                self.data.train,
+                epoch=epoch,
+                examples_per_epoch=self.settings.examples_per_epoch,
+                seed=self.seed,
+            )
             done = model.fit(
                 examples.inputs, examples.labels, batch_size=self.settings.batch_size,
                 initial_epoch=epoch, epochs=epoch + 1, validation_data=(val.inputs, val.labels),

@@ -239,17 +239,12 @@ def run_kerastuner(args: argparse.Namespace) -> dict[str, Any]:
 
     space = load_space(args.space or default_space_path())
     data = _load(args)
-    objectives = Objectives.for_tasks(data.tasks, data.references)
+    header = _header(data)
     trials = run_hyperband(
-        data, space, _loop_settings(args), objectives, seed=args.seed, t0=args.t0,
-        budget=args.budget, directory=args.workdir, name=args.name,
+        data, space, _loop_settings(args), Objectives.from_dict(header["objectives"]),
+        seed=args.seed, t0=args.t0, budget=args.budget, directory=args.workdir, name=args.name,
     )  # fmt: skip
-    return {
-        "kind": "kerastuner",
-        "space": str(space.path),
-        "trials": _plain(trials),
-        "objectives": objectives.to_dict(),
-    }
+    return {"kind": "kerastuner", "space": str(space.path), "trials": _plain(trials), **header}
 
 
 def run_bare(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from tune_mtl.data.spec import Split
 from tune_mtl.errors import TrialDivergedError
 from tune_mtl.tasks import Task, column
 
-__all__ = ["configure_backend", "train_epoch", "evaluate"]
+__all__ = ["configure_backend", "epoch_examples", "train_epoch", "evaluate"]
 
 EVAL_BATCH_SIZE = 1024
 
@@ -42,6 +42,15 @@ def configure_backend(*, cpus: float) -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
+def epoch_examples(train: Split, *, epoch: int, examples_per_epoch: int | None, seed: int) -> Split:
+    """The examples of epoch ``epoch``: all of ``train``, or ``examples_per_epoch`` of them drawn
+    without replacement, fresh and seeded per epoch (the same draw for the same seed and epoch)."""
+    if examples_per_epoch is None or examples_per_epoch >= len(train):
+        return train
+    rng = np.random.default_rng([seed, epoch])
+    return train.take(np.sort(rng.choice(len(train), examples_per_epoch, replace=False)))
+
+
 def train_epoch(
     model: keras.Model,
     train: Split,
@@ -60,10 +69,7 @@ def train_epoch(
     Raises:
         TrialDivergedError: a training or validation loss is NaN or infinite.
     """
-    subset = train
-    if examples_per_epoch is not None and examples_per_epoch < len(train):
-        rng = np.random.default_rng([seed, epoch])
-        subset = train.take(np.sort(rng.choice(len(train), examples_per_epoch, replace=False)))
+    subset = epoch_examples(train, epoch=epoch, examples_per_epoch=examples_per_epoch, seed=seed)
     started = time.perf_counter()
     history = model.fit(
         subset.inputs,
