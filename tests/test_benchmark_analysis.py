@@ -326,10 +326,12 @@ def test_the_sampler_follows_a_process_tree(tmp_path: Path) -> None:
         "child.wait()\n"
         "time.sleep(0.5)\n"
     )
+    # The tree sampled is below a shell of its own, so that processes other tests left under
+    # pytest never count in it.
     t0 = time.monotonic()
-    sampler = TreeSampler(root=os.getpid(), t0=t0, interval=0.1)
+    process = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "$0"; true', script])
+    sampler = TreeSampler(root=process.pid, t0=t0, interval=0.1)
     sampler.start()
-    process = subprocess.Popen([sys.executable, "-c", script])
     time.sleep(0.5)
     seen_during = descendants(os.getpid())
     process.wait()
