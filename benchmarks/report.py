@@ -29,7 +29,7 @@ __all__ = ["write_outputs", "ARM_LABELS", "arm_labels"]
 
 ARM_LABELS = {
     "a": "(a) TPE + MO-ASHA",
-    "b": "(b) TPE + ASHA on the mean improvement",
+    "b": "(b) TPE + ASHA on the mean improvement (the default)",
     "c": "(c) TPE, no early stopping",
     "d": "(d) random search, no early stopping",
     "e": "(e) the article's Keras loop over gamma",

@@ -226,16 +226,16 @@ def test_summaries_and_targets() -> None:
         concurrency=1,
     )  # fmt: skip
     rows = targets(summaries, overhead, {"peak_pss_mb": {"1": 100, "2": 160}, "ratio": 1.6})
-    # (a) and (d) end equal: a tie, which is not behind.
-    assert [row["status"] for row in rows] == ["tie", "met", "missed", "missed"]
+    # (a) and (d) end equal: a tie, which is not behind; the default search (b) was not run.
+    assert [row["status"] for row in rows] == ["tie", "not measured", "met", "missed", "missed"]
     assert "(d) 0.4000 ± 0.0000: tie" in rows[0]["measured"]
     assert "(c) 0.0400 ± 0.0000: (a) ahead" in rows[0]["measured"]
     rows = targets(arm_summaries(runs[1:]), None, None)
-    assert [row["status"] for row in rows] == ["not measured"] * 4
+    assert [row["status"] for row in rows] == ["not measured"] * 5
     # Without arm (e) nothing sets the time to reach.
     no_article = arm_summaries(runs[:3])
     assert no_article["a"]["time_to_article_s"] == {}
-    assert targets(no_article, None, None)[1]["status"] == "not measured"
+    assert targets(no_article, None, None)[2]["status"] == "not measured"
 
 
 def test_a_difference_within_the_larger_spread_is_a_tie() -> None:
@@ -246,12 +246,15 @@ def test_a_difference_within_the_larger_spread_is_a_tie() -> None:
              for arm, values in {"a": (0.80, 0.84), "b": (0.83, 0.85), "c": (0.60, 0.61)}.items()
              for seed, v in enumerate(values)]  # fmt: skip
     summaries = arm_summaries(seeds)
-    row = targets(summaries, None, None)[0]
+    row, default = targets(summaries, None, None)[:2]
     # (b)'s mean is higher, but by less than (a)'s spread over the two seeds.
     assert row["status"] == "tie" and "(b)" in row["measured"] and "(c)" in row["measured"]
+    assert default["target"].startswith("the default search's (b) final test hypervolume")
+    assert default["status"] == "tie" and "(b) 0.3257 ± 0.0167 vs (a) 0.3028 ± 0.0322: tie" in default["measured"]
+    assert "(c) 0.1035 ± 0.0050: (b) ahead" in default["measured"]
     behind = arm_summaries([r for r in seeds if r["arm"] != "b"] + [
         _run("b", seed, [_trial(10, [0.95, 0.95], [0.95, 0.95])]) for seed in (0, 1)])  # fmt: skip
-    assert targets(behind, None, None)[0]["status"] == "missed"
+    assert [row["status"] for row in targets(behind, None, None)[:2]] == ["missed", "met"]
 
 
 def _record(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -276,7 +279,7 @@ def test_the_page_has_one_row_per_arm_and_regenerates_from_json(tmp_path: Path) 
     page = paths["markdown"].read_text()
     rows = [line for line in page.splitlines() if line.startswith("| (")]
     assert [row.split(" | ")[0] for row in rows[:4]] == [f"| {ARM_LABELS[arm]}" for arm in "bcef"]
-    assert ARM_LABELS["b"] == "(b) TPE + ASHA on the mean improvement"
+    assert ARM_LABELS["b"] == "(b) TPE + ASHA on the mean improvement (the default)"
     assert ARM_LABELS["f"] == "(f) KerasTuner Hyperband"
     assert "skipped" not in page
     assert "(bench.json)" in page and "![" in page and "1.33" in page
