@@ -112,11 +112,11 @@ def write_page(
         *[(f"knee's {labels[t]}", lambda r, t=t: r["knee"][t], "{:.4f}".format) for t in labels],
     ]  # fmt: skip
     lines = [
-        f"# {len(runs)} runs of one search",
+        f"# {len(runs)} runs of `{command}`",
         "",
-        f"Made with `{command}`. Each run's folder: "
+        "Read back from the runs' folders ("
         + ", ".join(f"`{result.path}`" for result in results)
-        + f". Settings: {shared}. Versions: {versions}.",
+        + f") by `benchmarks/repeated_runs.py`. Settings: {shared}. Versions: {versions}.",
         "",
         "| run | " + " | ".join(name for name, _, _ in columns) + " |",
         "| --- " * (len(columns) + 1) + "|",

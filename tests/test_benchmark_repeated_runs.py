@@ -54,7 +54,7 @@ def test_each_runs_figures_and_the_median_and_range_over_runs(tmp_path: Path) ->
             "--bar", "shape=0.90", "--bar", "family=0.98"]  # fmt: skip
     assert main(argv) == 0
     page = out.read_text()
-    assert "Made with `tune-mtl search --trials 3`" in page
+    assert page.startswith("# 3 runs of `tune-mtl search --trials 3`\n")
     assert "space default.yaml" in page and "trials 3" in page
     median = next(line for line in page.splitlines() if line.startswith("| median (range)"))
     assert "| 9 min 30 s (9 min 00 s to 10 min 00 s) |" in median
