@@ -393,7 +393,9 @@ def targets(
         "random search (d)", measured, status,
     ))  # fmt: skip
 
-    if overhead and overhead.get("configs"):
+    if overhead is None:
+        measured, status = "not run", _status(None)
+    elif overhead.get("configs"):
         measured = (
             f"{overhead['search_per_hour']:.1f} vs {overhead['bare_per_hour']:.1f} trials/h: "
             f"{overhead['ratio']:.3f}x"

@@ -232,6 +232,7 @@ def test_summaries_and_targets() -> None:
     assert "(c) 0.0400 ± 0.0000: (a) ahead" in rows[0]["measured"]
     rows = targets(arm_summaries(runs[1:]), None, None)
     assert [row["status"] for row in rows] == ["not measured"] * 5
+    assert rows[3]["measured"] == "not run"  # the overhead check was left out (--no-checks)
     # Without arm (e) nothing sets the time to reach.
     no_article = arm_summaries(runs[:3])
     assert no_article["a"]["time_to_article_s"] == {}
@@ -250,7 +251,10 @@ def test_a_difference_within_the_larger_spread_is_a_tie() -> None:
     # (b)'s mean is higher, but by less than (a)'s spread over the two seeds.
     assert row["status"] == "tie" and "(b)" in row["measured"] and "(c)" in row["measured"]
     assert default["target"].startswith("the default search's (b) final test hypervolume")
-    assert default["status"] == "tie" and "(b) 0.3257 ± 0.0167 vs (a) 0.3028 ± 0.0322: tie" in default["measured"]
+    assert (
+        default["status"] == "tie"
+        and "(b) 0.3257 ± 0.0167 vs (a) 0.3028 ± 0.0322: tie" in default["measured"]
+    )
     assert "(c) 0.1035 ± 0.0050: (b) ahead" in default["measured"]
     behind = arm_summaries([r for r in seeds if r["arm"] != "b"] + [
         _run("b", seed, [_trial(10, [0.95, 0.95], [0.95, 0.95])]) for seed in (0, 1)])  # fmt: skip
