@@ -27,6 +27,8 @@ loss_weights: {type: simplex}
 params:
   learning_rate: {type: loguniform, low: 3.0e-3, high: 3.0e-2}
   shared_width: {type: int, low: 8, high: 32}
+start:
+  - {learning_rate: 0.01, shared_width: 16}
 """
 
 
@@ -77,6 +79,9 @@ def test_a_three_task_search_of_the_users_own_model_through_the_cli(tmp_path: Pa
     experiment = folder / "results" / "own"
     trials, pareto = check_results(experiment, 4)
     assert (trials["status"] == "completed").all()
+    # The space's start point ran as given; the sampler proposed the others.
+    started = trials[(trials["learning_rate"] == 0.01) & (trials["shared_width"] == 16)]
+    assert len(started) == 1 and trials["learning_rate"].nunique() == 4
 
     exported = run_cli("export", str(experiment), "--knee", "--out", "knee.keras", cwd=folder)
     assert exported.returncode == 0, exported.stderr[-2000:]

@@ -52,6 +52,32 @@ def test_optuna_is_told_complete_pruned_and_failed_truthfully(tmp_path: Path) ->
     assert study.directions == [optuna.study.StudyDirection.MAXIMIZE] * 2
 
 
+def test_start_points_come_first_then_the_sampler_and_not_again_on_resume(
+    tmp_path: Path,
+) -> None:
+    space = load_space(space_file(tmp_path, "  gamma: {type: uniform, low: 0, high: 1}\n"
+                                            "  branch_width: {type: int, low: 8, high: 64}\n"
+                                            "start:\n  - {gamma: 0.25, branch_width: 32}\n"
+                                            "  - {gamma: 0.75}\n"))  # fmt: skip
+    searcher = make_searcher(space, OBJECTIVES, sampler="random", trials=4, max_epochs=1, seed=0,
+                             study_dir=tmp_path, study_name="s")  # fmt: skip
+    configs = [searcher.suggest(f"t{i}") for i in range(3)]
+    assert configs[0] == {"gamma": 0.25, "branch_width": 32}
+    assert configs[1]["gamma"] == 0.75 and 8 <= configs[1]["branch_width"] <= 64
+    assert configs[2]["gamma"] not in (0.25, 0.75)
+    for index in range(3):
+        searcher.on_trial_complete(
+            f"t{index}", {"val_shape_accuracy": 0.5, "val_family_accuracy": 0.5,
+                          "training_iteration": 1}
+        )  # fmt: skip
+
+    # The same study opened again, as a resumed search does, does not queue its start again.
+    again = make_searcher(space, OBJECTIVES, sampler="random", trials=4, max_epochs=1, seed=1,
+                          study_dir=tmp_path, study_name="s")  # fmt: skip
+    assert again.suggest("t3")["gamma"] not in (0.25, 0.75)
+    assert len(load_study(tmp_path, "s").trials) == 4
+
+
 def test_grid_space_visits_every_point_once(tmp_path: Path) -> None:
     space = load_space(space_file(tmp_path, "  gamma: {type: grid, values: [0.0, 0.5, 1.0]}\n"))
     searcher = make_searcher(space, OBJECTIVES, sampler="tpe", trials=3, max_epochs=1, seed=0,

@@ -72,6 +72,22 @@ def test_shipped_spaces_load() -> None:
         ("params:\n  gamma: {type: grid, values: [0, 1]}\n  dropout: {type: uniform, low: 0, high: 0.5}\n",
          "a grid space takes only grids and constants"),
         ("params: [\n", "not valid YAML at line"),
+        ("params:\n  gamma: {type: uniform, low: 0, high: 1}\nstart: {gamma: 0.5}\n",
+         "`start` is {'gamma': 0.5}, but it must be a list"),
+        ("params:\n  gamma: {type: uniform, low: 0, high: 1}\n  dropout: 0.1\nstart:\n  - {dropout: 0.2}\n",
+         "`start[0].dropout` is 0.2, but only searched parameters (gamma)"),
+        ("params:\n  gamma: {type: uniform, low: 0.2, high: 0.8}\nstart:\n  - {gamma: 0.5}\n  - {gamma: 0.9}\n",
+         "`start[1].gamma` is 0.9, but it must lie in [0.2, 0.8]"),
+        ("params:\n  act: {type: choice, values: [relu, gelu]}\nstart:\n  - {act: tanh}\n",
+         "`start[0].act` is 'tanh', but it must be one of relu, gelu"),
+        ("params:\n  units: {type: int, low: 8, high: 64, step: 8}\nstart:\n  - {units: 20}\n",
+         "low plus a multiple of 8"),
+        ("params:\n  weighting: {type: choice, values: [static, dwa]}\n"
+         "  dwa_temperature: {type: uniform, low: 0.5, high: 5, when: {weighting: dwa}}\n"
+         "start:\n  - {weighting: static, dwa_temperature: 2}\n",
+         "sampled only when weighting is dwa; set weighting in the same point"),
+        ("params:\n  gamma: {type: grid, values: [0, 1]}\nstart:\n  - {gamma: 0}\n",
+         "a grid space tries every point"),
     ],
 )  # fmt: skip
 def test_bad_space_is_one_line_naming_file_key_and_value(
@@ -84,6 +100,17 @@ def test_bad_space_is_one_line_naming_file_key_and_value(
     assert "\n" not in message
     assert str(path) in message
     assert fragment in message
+
+
+def test_start_points_are_kept_as_the_sampler_would_propose_them(tmp_path: Path) -> None:
+    space = load_space(
+        write(tmp_path, "params:\n  gamma: {type: uniform, low: 0, high: 1}\n"
+                        "  branch_width: {type: int, low: 16, high: 256, log: true}\n"
+                        "  act: {type: choice, values: [relu, gelu]}\n"
+                        "start:\n  - {gamma: 1, branch_width: 64.0}\n  - {act: gelu}\n")
+    )  # fmt: skip
+    assert space.start == ({"gamma": 1.0, "branch_width": 64}, {"act": "gelu"})
+    assert type(space.start[0]["gamma"]) is float and type(space.start[0]["branch_width"]) is int
 
 
 def test_missing_file_names_it_and_the_fix(tmp_path: Path) -> None:

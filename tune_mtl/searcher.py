@@ -118,10 +118,21 @@ def _sampler(
 class TruthfulOptunaSearch(OptunaSearch):
     """`OptunaSearch` telling Optuna PRUNED for early-stopped trials and FAIL for errored ones."""
 
-    def __init__(self, *args: Any, max_epochs: int, objectives: Objectives, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        max_epochs: int,
+        objectives: Objectives,
+        start: tuple[dict[str, Any], ...] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._max_epochs = max_epochs
         self._objectives = objectives
+        # Optuna hands queued configurations out before sampling; one already in the study (a
+        # resumed search) is not queued again. Parameters a point leaves out are sampled.
+        for point in start:
+            self._ot_study.enqueue_trial(point, skip_if_exists=True)
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -173,7 +184,8 @@ def make_searcher(
     With ``space.simplex``, one parameter per task (``simplex_<task>``, uniform on (0, 1]) joins
     the space; `tune_mtl.weights` turns them into loss weights; with a ``weighting`` in the space,
     only ``static`` trials sample them. Conditional parameters make the space define-by-run
-    (`ConditionalSpace`). Constraints reach the sampler
+    (`ConditionalSpace`). The space's ``start`` configurations are proposed first, in order.
+    Constraints reach the sampler
     as each trial's violations (`optuna.trial.Trial.set_constraint`, one per constrained task).
     """
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -198,4 +210,5 @@ def make_searcher(
         storage=storage,
         max_epochs=max_epochs,
         objectives=objectives,
+        start=space.start,
     )

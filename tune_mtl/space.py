@@ -12,6 +12,8 @@ params:
   branch_width: {type: int, low: 16, high: 256, log: true}
   activation: {type: choice, values: [relu, gelu]}
   dropout: 0.1                  # a constant
+start:                          # tried first, in this order; unnamed parameters are sampled
+  - {learning_rate: 1.0e-3, branch_width: 64, activation: relu}
 ```
 
 Parameters are whatever the model builder reads; the ones tune-mtl itself reads are checked for
@@ -25,6 +27,11 @@ neither sample nor receive it. Its use is a strategy's own settings
 `tune_mtl.weighting`). A ``grid``
 distribution (``{type: grid, values: [0, 0.5, 1]}``) turns the file into a grid search: every
 other parameter must then be a grid or a constant.
+
+``start:`` lists configurations to try before the sampler proposes any, as Optuna's
+``enqueue_trial`` and Ray Tune's ``points_to_evaluate`` do: a known-good configuration then
+competes from the first minute. Each names searched parameters only, with values inside their
+distributions; a conditional parameter only where its condition holds.
 """
 
 from __future__ import annotations
@@ -63,7 +70,7 @@ KINDS = {
     "grid": {"values"},
 }
 # Search-level keys beside the run settings and params.
-SEARCH_KEYS = ("loss_weights", "objectives", "constraints")
+SEARCH_KEYS = ("loss_weights", "objectives", "constraints", "start")
 ALIASES = {"dataset": "data"}
 POSITIVE = {"learning_rate", "shared_width", "branch_width", "trunk_filters", TEMPERATURE_PARAM}
 UNIT_INTERVAL = {
@@ -98,6 +105,8 @@ class SearchSpace:
     simplex: bool = False  # loss_weights: {type: simplex}
     objectives: tuple[str, ...] = ()
     constraints: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Configurations tried first (``start:``), each a subset of the searched parameters.
+    start: tuple[dict[str, Any], ...] = ()
 
     @property
     def is_grid(self) -> bool:
@@ -291,11 +300,14 @@ def load_space(path: str | Path) -> SearchSpace:
     space = SearchSpace(
         path=path, params=params, constants=constants, settings=settings, simplex=simplex,
         objectives=objectives, constraints=constraints,
+        start=_start(checker, document.get("start"), params),
     )  # fmt: skip
     if simplex and space.is_grid:
         raise checker.fail(
             "loss_weights", document["loss_weights"], "a grid space cannot search simplex weights"
         )
+    if space.is_grid and space.start:
+        raise checker.fail("start", document["start"], "a grid space tries every point; drop it")
     conditional = [name for name, d in params.items() if d.when]
     if space.is_grid and conditional:
         raise checker.fail(
@@ -339,6 +351,57 @@ def _when(
             raise checker.fail(key, given, f"{parent!r} takes only {', '.join(map(str, possible))}")
         conditions.append((str(parent), values))
     return tuple(conditions)
+
+
+def _start(
+    checker: _Checker, given: Any, params: dict[str, Distribution]
+) -> tuple[dict[str, Any], ...]:
+    """``start: [{PARAM: VALUE, ...}, ...]``, each value one its distribution can take."""
+    if given is None:
+        return ()
+    if not isinstance(given, list) or not given:
+        raise checker.fail("start", given, "it must be a list of {PARAM: VALUE} mappings")
+    points = []
+    for index, point in enumerate(given):
+        key = f"start[{index}]"
+        if not isinstance(point, dict) or not point:
+            raise checker.fail(key, point, "it must map searched parameters to values")
+        checked = {}
+        for name, value in point.items():
+            if name not in params:
+                raise checker.fail(
+                    f"{key}.{name}", value, f"only searched parameters ({', '.join(params)}) "
+                    "can start a search"
+                )  # fmt: skip
+            checker.value(name, value, key=f"{key}.{name}")
+            checked[name] = _inside(checker, f"{key}.{name}", params[name], value)
+            for parent, allowed in params[name].when:
+                if parent in params and point.get(parent) not in allowed:
+                    raise checker.fail(
+                        f"{key}.{name}", value, f"it is sampled only when {parent} is "
+                        f"{' or '.join(map(str, allowed))}; set {parent} in the same point"
+                    )  # fmt: skip
+        points.append(checked)
+    return tuple(points)
+
+
+def _inside(checker: _Checker, key: str, distribution: Distribution, value: Any) -> Any:
+    """``value`` as the sampler would propose it, if the distribution can."""
+    if distribution.kind in ("choice", "grid"):
+        if value not in distribution.values:
+            choices = ", ".join(map(str, distribution.values))
+            raise checker.fail(key, value, f"it must be one of {choices}")
+        return distribution.values[distribution.values.index(value)]
+    number = checker.number(key, value)
+    if not distribution.low <= number <= distribution.high:
+        raise checker.fail(
+            key, value, f"it must lie in [{distribution.low:g}, {distribution.high:g}]"
+        )
+    if distribution.kind != "int":
+        return number
+    if (number - distribution.low) % distribution.step:
+        raise checker.fail(key, value, f"it must be low plus a multiple of {distribution.step}")
+    return int(number)
 
 
 def _simplex(checker: _Checker, given: Any) -> bool:
