@@ -282,19 +282,21 @@ def _method_lines(settings: dict[str, Any], runs: list[dict[str, Any]]) -> list[
     return [
         "## Method",
         "",
-        "- **Arms.** (a)-(d) are `tune_mtl.search` on the default search space with "
-        "`time_budget_s`, differing only in sampler and scheduler: (a) TPE + MO-ASHA, (b) TPE + "
-        f"{asha}, (c) TPE without early stopping, (d) random search "
+        "- **Arms.** (a)-(d) are `tune_mtl.search` on the default search space of the commit "
+        "below (`search_spaces/default.yaml`, its `start:` configurations first where it has "
+        "them) with `time_budget_s`, differing only in sampler and scheduler: (a) TPE + "
+        f"MO-ASHA, (b) TPE + {asha}, (c) TPE without early stopping, (d) random search "
         "without early stopping. (e) is the article's method: a plain Keras loop, no Ray, over "
         f"gamma 0, 0.25, 0.5, 0.75, 1 in that order, with the {settings['model']} model's default "
         "widths, learning rate and dropout, the same epochs, examples per epoch and batch size, "
         "and TensorFlow's default threads (every core); when the five are done before the budget "
         "ends it starts again with a new weight seed. (f) is KerasTuner's `Hyperband` used as its "
         "users do (`benchmarks/kerastuner_arm.py`): the default space's parameters declared as "
-        "KerasTuner hyperparameters of the same ranges, the same model, epochs, examples per "
-        "epoch and batch size, one objective per task (KerasTuner sums them), `max_epochs` the "
-        "arm's, factor 3, one trial at a time with TensorFlow's default threads; a callback stops "
-        "training at the first epoch end past the budget and no trial starts after it. A "
+        "KerasTuner hyperparameters of the same ranges (Hyperband samples every configuration at "
+        "random), the same model, epochs, examples per epoch and batch size, one objective per "
+        "task (KerasTuner sums them), `max_epochs` the arm's, factor 3, one trial at a time "
+        "with TensorFlow's default threads; a callback stops training at the first epoch end "
+        "past the budget and no trial starts after it. A "
         "trial's metrics are those of the epoch KerasTuner keeps (its best, by the summed "
         "objectives); trials of Hyperband's lower rungs count as stopped.",
         "- **Clock.** Every arm runs in its own process; its clock starts when that process is "
