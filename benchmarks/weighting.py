@@ -4,13 +4,14 @@
         --budget 90 --out docs/weighting.md
     python benchmarks/weighting.py --smoke          # seconds, synthetic data
 
-Every arm is a tune-mtl search of the default space (TPE, ASHA) with the same wall-clock budget,
-one after another on the same machine, in its own process. They differ only in how a trial
-weighs its tasks: ``static`` searches gamma (or simplex weights); each learned strategy replaces
-gamma, once at its paper's setting and, where it has a parameter, once with that parameter
-searched too. The page gives each arm's final test hypervolume over seeds, how it compares with
-static (a difference within the larger of the two spreads is a tie) and the cost of its epochs
-relative to static's. The raw runs go to a JSON file beside the page.
+Every arm is a tune-mtl search of the default space (TPE, ASHA; without its ``start:``
+configurations) with the same wall-clock budget, one after another on the same machine, in its own
+process. They differ only in how a trial weighs its tasks: ``static`` searches gamma (or simplex
+weights); each learned strategy replaces gamma, once at its paper's setting and, where it has a
+parameter, once with that parameter searched too. The page gives each arm's final test
+hypervolume over seeds, how it compares with static (a difference within the larger of the two
+spreads is a tie) and the cost of its epochs relative to static's. The raw runs go to a JSON file
+beside the page.
 """
 
 from __future__ import annotations
@@ -57,14 +58,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def arm_space(arm: str, default: dict[str, Any]) -> dict[str, Any]:
-    """The default space with ``arm``'s weighting in place of gamma (static: unchanged)."""
+    """The default space with ``arm``'s weighting in place of gamma (static: unchanged), without
+    its ``start:`` configurations: they are static ones, and every arm samples from the start."""
     spec = ARMS[arm]
+    sampled = {key: value for key, value in default.items() if key != "start"}
     if spec["strategy"] == "static":
-        return default
+        return sampled
     params = {key: value for key, value in default["params"].items() if key != "gamma"}
     fixed = {"weighting": {"type": "choice", "values": [spec["strategy"]]}}
     searched = {key: value for key, value in spec.items() if key != "strategy"}
-    return {**default, "params": {**fixed, **searched, **params}}
+    return {**sampled, "params": {**fixed, **searched, **params}}
 
 
 def _run(arm: str, data: str, seed: int, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -148,7 +151,8 @@ def markdown(record: dict[str, Any]) -> str:
         f"[{Path(record['json']).name}]({Path(record['json']).name}).",
         "",
         f"Each arm is a search of the default space (TPE, ASHA on the mean improvement over the "
-        f"constant predictors; model `small`) with {options['budget']:g} s of wall-clock per seed "
+        "constant predictors; model `small`; without its `start:` configurations) with "
+        f"{options['budget']:g} s of wall-clock per seed "
         f"(seeds {', '.join(map(str, options['seeds']))}), up to {options['max_epochs']} epochs "
         f"of {options['examples_per_epoch'] or 'all'} training examples, "
         f"{options['concurrency']} trials at once, one arm after another. The arms differ only "

@@ -30,8 +30,10 @@ def test_each_arm_is_the_default_space_with_its_weighting(arm: str, tmp_path: Pa
     assert shared <= set(space.params)
     for name in shared:
         assert space.params[name] == load_space(default_space_path()).params[name]
+    # No arm starts from the default space's start configurations (static ones).
+    assert space.start == () and load_space(default_space_path()).start != ()
     if strategy == "static":
-        assert arm_space(arm, DEFAULT) == DEFAULT
+        assert arm_space(arm, DEFAULT) == {k: v for k, v in DEFAULT.items() if k != "start"}
     else:
         assert "gamma" not in space.params
         assert list(space.params)[0] == "weighting"

@@ -132,6 +132,8 @@ class TruthfulOptunaSearch(OptunaSearch):
         # Optuna hands queued configurations out before sampling; one already in the study (a
         # resumed search) is not queued again. Parameters a point leaves out are sampled.
         for point in start:
+            if self._ot_study is None:
+                raise RuntimeError("the Optuna study is not set up; pass space, metric and mode.")
             self._ot_study.enqueue_trial(point, skip_if_exists=True)
 
     def on_trial_complete(
