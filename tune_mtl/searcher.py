@@ -187,8 +187,8 @@ def make_searcher(
     the space; `tune_mtl.weights` turns them into loss weights; with a ``weighting`` in the space,
     only ``static`` trials sample them. Conditional parameters make the space define-by-run
     (`ConditionalSpace`). The space's ``start`` configurations are proposed first, in order.
-    Constraints reach the sampler
-    as each trial's violations (`optuna.trial.Trial.set_constraint`, one per constrained task).
+    Constraints reach the sampler as each trial's violations
+    (`optuna.trial.Trial.set_constraint`, one per constrained task).
     """
     study_dir.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(study_dir / STUDY_FILE)))
