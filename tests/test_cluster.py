@@ -296,7 +296,7 @@ def test_trials_of_a_lost_worker_node_resume_from_their_checkpoints(
     stdout, stderr = search.communicate(timeout=600)
     assert search.returncode == 0, stderr[-3000:]
 
-    trials = pd.read_csv(experiment / "trials.csv").set_index("trial_id")
+    trials = pd.read_csv(experiment / "trials.csv", dtype={"trial_id": str}).set_index("trial_id")
     assert len(trials) == 3 and (trials["status"] == "completed").all()
     assert trials.loc[victim, "failures"] >= 1
     assert trials.loc[victim, "node_ip"] in {"127.0.0.2", "127.0.0.3"}

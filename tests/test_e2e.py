@@ -21,8 +21,8 @@ pytestmark = pytest.mark.e2e
 
 def test_search_writes_trials_front_and_summary(synthetic_search, tmp_path: Path) -> None:
     experiment = synthetic_search.path
-    trials = pd.read_csv(experiment / "trials.csv")
-    pareto = pd.read_csv(experiment / "pareto.csv")
+    trials = pd.read_csv(experiment / "trials.csv", dtype={"trial_id": str})
+    pareto = pd.read_csv(experiment / "pareto.csv", dtype={"trial_id": str})
     summary = json.loads((experiment / "summary.json").read_text())
 
     assert len(trials) == 4 and trials["trial_id"].is_unique

@@ -39,8 +39,8 @@ def test_mo_asha_search_stops_trials_prunes_them_in_optuna_and_keeps_them_off_th
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     experiment = tmp_path / "mo"
-    trials = pd.read_csv(experiment / "trials.csv")
-    pareto = pd.read_csv(experiment / "pareto.csv")
+    trials = pd.read_csv(experiment / "trials.csv", dtype={"trial_id": str})
+    pareto = pd.read_csv(experiment / "pareto.csv", dtype={"trial_id": str})
     summary = json.loads((experiment / "summary.json").read_text())
 
     assert VAL == ["val_shape_accuracy", "val_family_accuracy"]
