@@ -31,7 +31,7 @@ from tune_mtl.building import build_model
 from tune_mtl.data import Dataset
 from tune_mtl.objectives import Objectives
 from tune_mtl.space import Distribution, SearchSpace
-from tune_mtl.training import EVAL_BATCH_SIZE, epoch_examples, evaluate
+from tune_mtl.training import epoch_examples, evaluate, feed, validation_feed
 
 __all__ = ["declare", "StopAtDeadline", "MultiTaskHyperModel", "BudgetedHyperband",
            "run_hyperband"]  # fmt: skip
@@ -140,9 +140,9 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
                 seed=self.seed,
             )
             done = model.fit(
-                examples.inputs, examples.labels, batch_size=self.settings.batch_size,
-                initial_epoch=epoch, epochs=epoch + 1, validation_data=(val.inputs, val.labels),
-                validation_batch_size=EVAL_BATCH_SIZE, callbacks=callbacks, verbose=0,
+                **feed(examples, self.settings.batch_size), **validation_feed(val),
+                initial_epoch=epoch, epochs=epoch + 1, shuffle=False, callbacks=callbacks,
+                verbose=0,
             )  # fmt: skip
             for name, values in done.history.items():
                 history.history.setdefault(name, []).append(values[-1])

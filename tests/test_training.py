@@ -8,9 +8,10 @@ import pytest
 
 from tune_mtl.building import build_model
 from tune_mtl.data import load_dataset
+from tune_mtl.data.spec import Split
 from tune_mtl.errors import TrialDivergedError
 from tune_mtl.model import build_small
-from tune_mtl.training import evaluate, train_epoch
+from tune_mtl.training import epoch_examples, evaluate, train_epoch
 
 
 @pytest.fixture(scope="module")
@@ -59,26 +60,49 @@ def test_the_seed_holds(data) -> None:
         np.testing.assert_array_equal(a, b)
 
 
-def test_examples_per_epoch_draws_a_seeded_subset(data, monkeypatch) -> None:
-    seen: list[np.ndarray] = []
+def test_an_epoch_is_a_seeded_shuffled_draw() -> None:
+    train = Split(np.arange(100).reshape(100, 1), {"t": np.arange(100)})
+
+    def order(epoch: int, examples: int | None, seed: int = 3) -> list[int]:
+        subset = epoch_examples(train, epoch=epoch, examples_per_epoch=examples, seed=seed)
+        np.testing.assert_array_equal(subset.inputs[:, 0], subset.labels["t"])  # pairs kept
+        return subset.labels["t"].tolist()
+
+    drawn = order(1, 50)
+    expected = np.random.default_rng([3, 1]).choice(100, 50, replace=False)
+    assert drawn == expected.tolist() and len(set(drawn)) == 50
+    assert drawn != sorted(drawn)  # trained in the drawn order, not the data's
+    assert order(1, 50) == drawn and order(2, 50) != drawn and order(1, 50, seed=4) != drawn
+    everything = order(0, None)
+    assert sorted(everything) == list(range(100)) and everything != list(range(100))
+    assert order(0, 100) == everything == order(0, None)
+    assert order(1, None) != everything
+
+
+def test_fit_gets_the_epochs_examples_in_order_without_autotuning(data, monkeypatch) -> None:
+    """Keras's own pipeline for arrays autotunes, and its tuning thread held up the end of
+    `fit`; the feed turns autotuning off and keeps the epoch's order."""
+    seen: list[dict] = []
     model = fresh_model(data)
     original_fit = model.fit
 
-    def recording_fit(inputs, labels, *args, **kwargs):
-        seen.append(labels["shape"].copy())
-        return original_fit(inputs, labels, *args, **kwargs)
+    def recording_fit(**kwargs):
+        seen.append(kwargs)
+        return original_fit(**kwargs)
 
     monkeypatch.setattr(model, "fit", recording_fit)
-    for epoch in (0, 0, 1):
-        train_epoch(
-            model, data.train, data.val, epoch=epoch, batch_size=32, examples_per_epoch=50, seed=3
-        )
-    train_epoch(model, data.train, data.val, epoch=2, batch_size=32)
-    assert [len(labels) for labels in seen] == [50, 50, 50, len(data.train)]
-    np.testing.assert_array_equal(seen[0], seen[1])  # the same epoch and seed: the same draw
-    rng = np.random.default_rng([3, 1])
-    expected = np.sort(rng.choice(len(data.train), 50, replace=False))
-    np.testing.assert_array_equal(seen[2], data.train.labels["shape"][expected])
+    train_epoch(model, data.train, data.val, epoch=1, batch_size=32, examples_per_epoch=50, seed=3)
+    (kwargs,) = seen
+    batches = list(kwargs["x"].as_numpy_iterator())
+    assert [len(labels["shape"]) for _, labels in batches] == [32, 18]
+    expected = epoch_examples(data.train, epoch=1, examples_per_epoch=50, seed=3)
+    np.testing.assert_array_equal(
+        np.concatenate([labels["shape"] for _, labels in batches]), expected.labels["shape"]
+    )
+    assert kwargs["shuffle"] is False
+    assert kwargs["x"].options().autotune.enabled is False
+    assert kwargs["validation_data"].options().autotune.enabled is False
+    assert sum(len(labels["shape"]) for _, labels in kwargs["validation_data"]) == len(data.val)
 
 
 def test_nan_loss_fails_the_trial(data) -> None:
