@@ -36,7 +36,7 @@ from tune_mtl.training import epoch_examples, evaluate, feed, validation_feed
 __all__ = ["declare", "StopAtDeadline", "MultiTaskHyperModel", "BudgetedHyperband",
            "run_hyperband"]  # fmt: skip
 
-# Far more brackets than a budget lets finish: the budget, not the count, ends the search.
+# Far more iterations than a budget lets finish: the budget, not the count, ends the search.
 HYPERBAND_ITERATIONS = 1000
 # KerasTuner's statuses of trials that raised while building or training.
 FAILED = ("FAILED", "INVALID")
@@ -200,8 +200,10 @@ def run_hyperband(
     budget: float,
     directory: Path,
     name: str,
+    iterations: int = HYPERBAND_ITERATIONS,
 ) -> list[dict[str, Any]]:
-    """Searches until ``t0 + budget``; returns every trial, in the order KerasTuner started them.
+    """Searches until ``t0 + budget`` or the end of ``iterations`` Hyperband iterations; returns
+    every trial, in the order KerasTuner started them.
 
     A trial is ``completed`` when it trained to ``settings.max_epochs``, else ``stopped`` (a lower
     rung of Hyperband, or the deadline) or ``failed``; completed trials that ended within the
@@ -214,7 +216,7 @@ def run_hyperband(
             keras_tuner.Objective(task.column("val"), task.direction)
             for task in objectives.objective_tasks
         ],
-        max_epochs=settings.max_epochs, hyperband_iterations=HYPERBAND_ITERATIONS, seed=seed,
+        max_epochs=settings.max_epochs, hyperband_iterations=iterations, seed=seed,
         directory=str(directory), project_name=name, overwrite=True,
         t0=t0, deadline=t0 + budget,
     )  # fmt: skip

@@ -275,6 +275,9 @@ def run_bare(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from tune_mtl.quiet_tensorflow import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # as the CLI does: no CUDA lines on a CPU-only machine
     run = {"search": run_search, "keras": run_keras, "kerastuner": run_kerastuner,
            "bare": run_bare}[args.command]  # fmt: skip
     record = run(args)

@@ -42,25 +42,22 @@ def test_the_space_files_ranges_are_declared_as_written() -> None:
         declare(hp, "dwa_temperature", conditional)
 
 
-def test_a_budgeted_hyperband_records_its_trials_as_a_run(tmp_path: Path) -> None:
+def test_one_hyperband_iteration_records_its_trials_as_a_run(tmp_path: Path) -> None:
     data = load_dataset("synthetic", seed=0)
     objectives = Objectives.for_tasks(data.tasks, data.references)
     space = load_space(default_space_path())
-    # Three epochs at most: Hyperband's first bracket trains 3 trials for 1 epoch, then carries
-    # the best on to 3 epochs; about 8 s on two busy CPUs, so the budget leaves a margin.
-    budget = 16.0
-    t0 = time.monotonic()
+    # One iteration of three epochs at most ends on its own, well within the budget: its first
+    # bracket trains 3 trials for 1 epoch and carries the best on to 3 epochs, its second trains
+    # fresh trials for 3 epochs.
+    budget = 3600.0
     trials = run_hyperband(
-        data, space, LoopSettings("small", 3, 64, None), objectives, seed=0, t0=t0,
-        budget=budget, directory=tmp_path, name="f-seed0",
+        data, space, LoopSettings("small", 3, 64, None), objectives, seed=0,
+        t0=time.monotonic(), budget=budget, directory=tmp_path, name="f-seed0", iterations=1,
     )  # fmt: skip
     assert [t["id"] for t in trials] == [f"{i:04d}" for i in range(len(trials))]
-    # The deadline ends the search: the last trial ended past it, every other one before it.
-    assert trials[-1]["end_s"] >= budget > max(t["end_s"] for t in trials[:-1])
-    assert trials[-1]["test"] is None
     first_rung = trials[:3]
-    assert [(t["status"], t["epochs"], t["resumed_from"]) for t in first_rung] == [
-        ("stopped", 1, None)
+    assert [(t["status"], t["epochs"], t["resumed_from"], t["test"]) for t in first_rung] == [
+        ("stopped", 1, None, None)
     ] * 3
     carried = trials[3]
     assert carried["status"] == "completed" and carried["epochs"] == 3
@@ -68,15 +65,36 @@ def test_a_budgeted_hyperband_records_its_trials_as_a_run(tmp_path: Path) -> Non
     assert carried["config"] == next(
         t["config"] for t in first_rung if t["id"] == carried["resumed_from"]
     )
-    assert len(carried["test"]) == 2 and all(0 <= v <= 1 for v in carried["test"])
+    fresh = trials[4:]
+    assert len(fresh) >= 1
+    assert [(t["status"], t["epochs"], t["resumed_from"]) for t in fresh] == [
+        ("completed", 3, None)
+    ] * len(fresh)
+    for trial in [carried, *fresh]:
+        assert len(trial["test"]) == 2 and all(0 <= v <= 1 for v in trial["test"])
     for trial in trials:
         assert set(trial["config"]) == set(space.params)
-        assert (trial["test"] is not None) == (
-            trial["status"] == "completed" and trial["end_s"] <= budget
-        )
+        assert trial["end_s"] < budget
     # Read back as a run: until another trial completes, the front is the carried trial alone.
     run = {"budget_s": budget, "objectives": objectives.to_dict(), "trials": trials}
     reference = objectives.reference_point
+    assert carried["end_s"] < fresh[0]["end_s"]
     assert hypervolume_at(run, carried["end_s"]) == pytest.approx(
         hypervolume_2d([carried["test"]], reference)
     )
+
+
+def test_the_budget_ends_hyperband_at_the_first_epoch_past_it(tmp_path: Path) -> None:
+    data = load_dataset("synthetic", seed=0)
+    objectives = Objectives.for_tasks(data.tasks, data.references)
+    space = load_space(default_space_path())
+    # A budget that has run out when the first epoch ends: the first trial stops there, is not
+    # tested (it ended past the budget), and the oracle starts no other.
+    trials = run_hyperband(
+        data, space, LoopSettings("small", 3, 64, None), objectives, seed=0,
+        t0=time.monotonic(), budget=0.0, directory=tmp_path, name="f-seed0",
+    )  # fmt: skip
+    assert [(t["id"], t["status"], t["epochs"], t["test"]) for t in trials] == [
+        ("0000", "stopped", 1, None)
+    ]
+    assert trials[0]["end_s"] > 0

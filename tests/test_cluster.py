@@ -23,6 +23,7 @@ from tune_mtl import cluster as cluster_module
 pytestmark = pytest.mark.e2e
 
 NODES = {"127.0.0.2", "127.0.0.3"}
+LOST_EPOCHS = 80
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,9 @@ def synthetic_search(cluster: RayCluster, results: Path, name: str, *flags: str)
 def test_a_search_through_address_runs_trials_on_every_node(
     cluster: RayCluster, tmp_path: Path
 ) -> None:
-    args = synthetic_search(cluster, tmp_path, "nodes", "--trials", "4", "--max-epochs", "20")
+    # Trials long enough (about 20 s) that the worker node's first trial, slow to start, has
+    # started before the head's first is done and the head could take the next.
+    args = synthetic_search(cluster, tmp_path, "nodes", "--trials", "4", "--max-epochs", "80")
     done = run_cli(*args, cwd=tmp_path, env=cluster.env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Connecting to Ray at {cluster.address}" in done.stdout
@@ -93,10 +96,31 @@ def load():
     )
 """
 USER_BUILDER = """
+import time
+from pathlib import Path
+
 import keras
+import ray
+
+MEETING = Path("MEETING_FOLDER")
+NODES = MEETING_NODES
+
+
+def meet_the_other_nodes():
+    \"\"\"In a trial, waits (up to 120 s) until a trial has started on each of NODES nodes: a node
+    whose first trial is slow to start still gets one.\"\"\"
+    if not ray.is_initialized() or ray.get_runtime_context().get_actor_id() is None:
+        return  # the driver, not a trial
+    context = ray.get_runtime_context()
+    MEETING.mkdir(exist_ok=True)
+    (MEETING / context.get_node_id()).touch()
+    deadline = time.monotonic() + 120
+    while len(list(MEETING.iterdir())) < NODES and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def build(hp, tasks):
+    meet_the_other_nodes()
     inputs = keras.Input(shape=(6,))
     hidden = keras.layers.Dense(hp["width"], activation="relu")(inputs)
     outputs = {
@@ -119,11 +143,17 @@ params:
 
 @pytest.fixture
 def user_code(tmp_path: Path) -> dict[str, Path]:
-    """models.py (builder and loader) in one folder, arrays.py (the same loader) in another,
-    the space file, and an empty folder to run the CLI from: none of them on a worker's path."""
+    return write_user_code(tmp_path, nodes=len(NODES))
+
+
+def write_user_code(tmp_path: Path, *, nodes: int) -> dict[str, Path]:
+    """models.py (builder and loader; its trials meet on ``nodes`` nodes) in one folder, arrays.py
+    (the same loader) in another, the space file, and an empty folder to run the CLI from: none
+    of them on a worker's path."""
     code = tmp_path / "mycode"
     code.mkdir()
-    (code / "models.py").write_text(USER_BUILDER + USER_LOADER)
+    builder = USER_BUILDER.replace("MEETING_FOLDER", str(tmp_path / "meeting"))
+    (code / "models.py").write_text(builder.replace("MEETING_NODES", str(nodes)) + USER_LOADER)
     data = tmp_path / "mydata"
     data.mkdir()
     (data / "arrays.py").write_text(USER_LOADER)
@@ -139,9 +169,9 @@ def user_code(tmp_path: Path) -> dict[str, Path]:
 
 def user_search(cluster: RayCluster, user: dict[str, Path], name: str, *flags: str) -> pd.DataFrame:
     """Runs the CLI on the user's code with 4 trials and returns trials.csv, checked as complete
-    and spread over both nodes. The trials are long enough (30 epochs) that the head's first one
-    is still running when the worker node has set up the shipped code: a head that finished
-    early would take the next trial itself and leave the worker idle."""
+    and spread over both nodes (the builder's trials wait for each other: a node that finished
+    its first trial before the other node had set up the shipped code would take the next one
+    itself and leave the other idle)."""
     results = user["cwd"].parent / "results"
     args = [
         "search", "--address", cluster.address, "--model", f"{user['models']}:build",
@@ -262,13 +292,14 @@ def test_each_trial_asks_ray_for_the_resources_given(cluster: RayCluster, tmp_pa
     assert (trials["node_ip"] == "127.0.0.2").all()  # the only node with a GPU
 
 
+def _results(result_file: Path) -> list[dict[str, Any]]:
+    """The results a trial has written in full (not a line still being written)."""
+    text = result_file.read_text() if result_file.exists() else ""
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+
+
 def _iterations(result_file: Path) -> list[int]:
-    lines = result_file.read_text().splitlines() if result_file.exists() else []
-    return [json.loads(line)["training_iteration"] for line in lines]
-
-
-def _node_of(result_file: Path) -> str:
-    return str(json.loads(result_file.read_text().splitlines()[-1])["node_id"])
+    return [result["training_iteration"] for result in _results(result_file)]
 
 
 def test_trials_of_a_lost_worker_node_resume_from_their_checkpoints(
@@ -276,18 +307,27 @@ def test_trials_of_a_lost_worker_node_resume_from_their_checkpoints(
 ) -> None:
     cluster.add_worker("127.0.0.4")
     doomed = cluster.node_ids()["127.0.0.4"]
-    epochs = 40
-    args = synthetic_search(cluster, tmp_path, "lost", "--trials", "3", "--max-epochs", str(epochs))
+    # Three trials that meet on the three nodes, each long enough to be killed midway.
+    user = write_user_code(tmp_path, nodes=3)
+    epochs = LOST_EPOCHS
+    results = tmp_path / "results"
+    args = [
+        "search", "--address", cluster.address, "--model", f"{user['models']}:build",
+        "--data", f"{user['models']}:load", "--space", str(user["space"]), "--trials", "3",
+        "--max-epochs", str(epochs), "--scheduler", "none", "--results", str(results),
+        "--name", "lost",
+    ]  # fmt: skip
     search = subprocess.Popen(
-        [*CLI, *args], cwd=tmp_path, env=cli_env(cluster.env), text=True,
+        [*CLI, *args], cwd=user["cwd"], env=cli_env(cluster.env), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    experiment = tmp_path / "lost"
+    experiment = results / "lost"
     victim = None
     deadline = time.monotonic() + 300
     while victim is None and time.monotonic() < deadline and search.poll() is None:
         for result_file in experiment.glob("trial_*/result.json"):
-            if len(_iterations(result_file)) >= 2 and _node_of(result_file) == doomed:
+            results = _results(result_file)
+            if len(results) >= 2 and results[-1]["node_id"] == doomed:
                 victim = result_file.parent.name.removeprefix("trial_")
                 break
         time.sleep(0.05)
