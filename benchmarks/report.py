@@ -298,7 +298,9 @@ def _method_lines(settings: dict[str, Any], runs: list[dict[str, Any]]) -> list[
         "with TensorFlow's default threads; a callback stops training at the first epoch end "
         "past the budget and no trial starts after it. A "
         "trial's metrics are those of the epoch KerasTuner keeps (its best, by the summed "
-        "objectives); trials of Hyperband's lower rungs count as stopped.",
+        "objectives); trials of Hyperband's lower rungs count as stopped. Every arm feeds its "
+        "models alike (`tune_mtl.training.feed`): each epoch's examples in an order seeded per "
+        "epoch, through a `tf.data` pipeline without autotuning.",
         "- **Clock.** Every arm runs in its own process; its clock starts when that process is "
         "started, so importing TensorFlow, loading the data and starting Ray count against the "
         "budget. Only trials that completed every epoch within the budget count.",
