@@ -326,8 +326,8 @@ def test_trials_of_a_lost_worker_node_resume_from_their_checkpoints(
     deadline = time.monotonic() + 300
     while victim is None and time.monotonic() < deadline and search.poll() is None:
         for result_file in experiment.glob("trial_*/result.json"):
-            results = _results(result_file)
-            if len(results) >= 2 and results[-1]["node_id"] == doomed:
+            written = _results(result_file)
+            if len(written) >= 2 and written[-1]["node_id"] == doomed:
                 victim = result_file.parent.name.removeprefix("trial_")
                 break
         time.sleep(0.05)
