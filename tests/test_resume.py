@@ -49,7 +49,8 @@ def _finished_ids(search: subprocess.Popen, count: int) -> list[str]:
     raise AssertionError(f"the search ended after {finished}: {search.stderr.read()[-3000:]}")
 
 
-def _check_resumed(experiment: Path, finished_before: list[str]) -> None:
+def _check_resumed(experiment: Path, finished_before: list[str]) -> str:
+    """Resumes the search and checks its trials and study; returns what it printed."""
     done = run_cli("search", "--resume", str(experiment), cwd=experiment.parent)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Resuming {experiment}" in done.stdout
@@ -82,6 +83,7 @@ def _check_resumed(experiment: Path, finished_before: list[str]) -> None:
     assert states.count("COMPLETE") == TRIALS
     # Trials that Ray Tune never recorded (a killed driver) are told to Optuna as failed.
     assert set(states) <= {"COMPLETE", "FAIL"}
+    return done.stdout
 
 
 def _stop_leftovers(search: subprocess.Popen) -> None:
@@ -109,6 +111,7 @@ def test_ctrl_c_saves_the_search_and_resume_completes_it(tmp_path: Path) -> None
 
 
 def test_a_killed_driver_is_resumed_without_losing_finished_trials(tmp_path: Path) -> None:
+    """Also when the kill cut short Ray's copy of its state into the experiment folder."""
     search = _start(tmp_path)
     try:
         finished = _finished_ids(search, 2)
@@ -117,7 +120,12 @@ def test_a_killed_driver_is_resumed_without_losing_finished_trials(tmp_path: Pat
         search.wait(timeout=60)
     finally:
         _stop_leftovers(search)
-    _check_resumed(tmp_path / "exp", finished)
+    (state,) = (tmp_path / "exp").glob("experiment_state-*.json")
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    printed = _check_resumed(tmp_path / "exp", finished)
+    assert f"{state.name} was cut short when the search was killed; its staging copy is used" in (
+        printed
+    )
 
 
 def test_resume_refuses_a_folder_that_is_not_a_search(tmp_path: Path) -> None:
