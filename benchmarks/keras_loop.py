@@ -20,6 +20,7 @@ import keras
 
 from tune_mtl.building import Builder, build_model
 from tune_mtl.data import Dataset
+from tune_mtl.learning_rate import decay_steps
 from tune_mtl.model import BUILDERS
 from tune_mtl.training import evaluate, train_epoch
 
@@ -45,6 +46,7 @@ class LoopSettings:
     max_epochs: int
     batch_size: int
     examples_per_epoch: int | None
+    learning_rate_schedule: str = "constant"
 
 
 @dataclass
@@ -115,7 +117,10 @@ def train_one_after_another(
             break
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
-        model = build_model(build, params, data.tasks, sample=data.train.head(2))
+        model = build_model(
+            build, params, data.tasks, sample=data.train.head(2),
+            decay_steps=decay_steps(settings, train_examples=len(data.train)),
+        )  # fmt: skip
         metrics: dict[str, float] = {}
         epochs = 0
         for epoch in range(settings.max_epochs):

@@ -29,6 +29,7 @@ import keras_tuner
 from benchmarks.keras_loop import LoopSettings, image_builder
 from tune_mtl.building import build_model
 from tune_mtl.data import Dataset
+from tune_mtl.learning_rate import decay_steps
 from tune_mtl.objectives import Objectives
 from tune_mtl.space import Distribution, SearchSpace
 from tune_mtl.training import epoch_examples, evaluate, feed, validation_feed
@@ -113,8 +114,9 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         return build_model(
-            self.builder, self.config(hp), self.data.tasks, sample=self.data.train.head(2)
-        )
+            self.builder, self.config(hp), self.data.tasks, sample=self.data.train.head(2),
+            decay_steps=decay_steps(self.settings, train_examples=len(self.data.train)),
+        )  # fmt: skip
 
     def fit(
         self,

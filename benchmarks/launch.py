@@ -104,6 +104,7 @@ def _common(t0: float, seed: int, options: dict[str, Any], settings: dict[str, A
         "--t0", repr(t0), "--seed", str(seed), "--dataset", options["dataset"],
         "--model", settings["model"], "--max-epochs", str(settings["max_epochs"]),
         "--batch-size", str(settings["batch_size"]),
+        "--learning-rate-schedule", settings["learning_rate_schedule"],
     ]  # fmt: skip
     if settings["examples_per_epoch"] is not None:
         common += ["--examples-per-epoch", str(settings["examples_per_epoch"])]

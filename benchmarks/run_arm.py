@@ -38,6 +38,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-epochs", type=int, required=True)
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--examples-per-epoch", type=int)
+    parser.add_argument("--learning-rate-schedule", default="constant")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +79,13 @@ def _load(args: argparse.Namespace) -> Any:
 def _loop_settings(args: argparse.Namespace) -> Any:
     from benchmarks.keras_loop import LoopSettings
 
-    return LoopSettings(args.model, args.max_epochs, args.batch_size, args.examples_per_epoch)
+    return LoopSettings(
+        args.model,
+        args.max_epochs,
+        args.batch_size,
+        args.examples_per_epoch,
+        args.learning_rate_schedule,
+    )
 
 
 def _header(data: Any) -> dict[str, Any]:
@@ -114,7 +121,8 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
     result = tune_mtl.search(
         trials=UNLIMITED_TRIALS, data=args.dataset, data_dir=args.data_dir, model=args.model,
         max_epochs=args.max_epochs, batch_size=args.batch_size,
-        examples_per_epoch=args.examples_per_epoch, sampler=args.sampler,
+        examples_per_epoch=args.examples_per_epoch,
+        learning_rate_schedule=args.learning_rate_schedule, sampler=args.sampler,
         scheduler=args.scheduler, concurrency=args.concurrency, seed=args.seed,
         space=args.space, results=args.workdir, name=args.name,
         time_budget_s=max(1.0, remaining),

@@ -159,6 +159,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "model": merged["model"], "batch_size": merged["batch_size"],
         "max_epochs": options["max_epochs"] or merged["max_epochs"],
         "examples_per_epoch": merged["examples_per_epoch"],
+        "learning_rate_schedule": merged["learning_rate_schedule"],
         "concurrency": options["concurrency"],
     }  # fmt: skip
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="tune-mtl-bench-"))).resolve()

@@ -16,6 +16,10 @@ from tune_mtl.cli import main
         (["search", "--cpus-per-trial", "0"], "'--cpus-per-trial'"),
         (["search", "--sampler", "cmaes"], "sampler 'cmaes' is not known; choose one of tpe"),
         (["search", "--scheduler", "hyperband"], "scheduler 'hyperband' is not known"),
+        (
+            ["search", "--learning-rate-schedule", "linear"],
+            "learning_rate_schedule 'linear' is not known; choose one of constant, cosine.",
+        ),
         (["search", "--dataset", "mnist"], "data 'mnist' is neither built in"),
         (["search", "--data", "mnist"], "data 'mnist' is neither built in"),
         (["search", "--model", "huge"], "model 'huge' is neither built in"),

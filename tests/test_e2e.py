@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ def test_search_writes_trials_front_and_summary(synthetic_search, tmp_path: Path
     assert [t["name"] for t in summary["tasks"]] == ["shape", "family"]
     assert summary["objectives"] == ["shape", "family"]
     assert summary["options"]["trials"] == 4 and summary["data"] == "synthetic"
+    assert summary["options"]["learning_rate_schedule"] == "cosine"
     assert summary["scheduler_metric"] == "val_score"
     assert set(summary["versions"]) >= {"tensorflow", "keras", "ray", "optuna"}
 
@@ -60,6 +62,12 @@ def test_search_writes_trials_front_and_summary(synthetic_search, tmp_path: Path
         ]
         assert all(set(VAL) <= set(r) and "val_score" in r for r in rows)
         assert [r["training_iteration"] for r in rows] == list(range(1, len(rows) + 1))
+        # The default space's cosine schedule, at zero once the 3rd epoch ends.
+        start = trials.set_index("trial_id").loc[trial_id, "learning_rate"]
+        cosine = [start * (1 + math.cos(math.pi * epoch / 3)) / 2 for epoch in range(1, 4)]
+        np.testing.assert_allclose(
+            [r["learning_rate"] for r in rows], cosine[: len(rows)], rtol=1e-4, atol=1e-9
+        )
         assert list((experiment / f"trial_{trial_id}").glob("checkpoint_*/model.keras"))
 
     # Optuna's stored study agrees: stopped trials are pruned, completed ones carry both values.

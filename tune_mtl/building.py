@@ -26,6 +26,7 @@ __all__ = [
     "Builder",
     "build_model",
     "compile_model",
+    "adam",
     "task_loss",
     "task_metric",
     "DEFAULT_LEARNING_RATE",
@@ -80,16 +81,25 @@ def task_metric(task: Task) -> keras.metrics.Metric:
     return keras.metrics.MeanAbsoluteError(name=task.metric)
 
 
+def adam(learning_rate: float, *, decay_steps: int | None = None) -> keras.optimizers.Adam:
+    """Adam at ``learning_rate``; with ``decay_steps``, decayed to zero along a half cosine over
+    that many steps (`tune_mtl.learning_rate`)."""
+    if decay_steps is None:
+        return keras.optimizers.Adam(learning_rate)
+    return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps))
+
+
 def compile_model(
     model: keras.Model,
     tasks: Sequence[Task],
     *,
     weights: Mapping[str, float],
     learning_rate: float = DEFAULT_LEARNING_RATE,
+    decay_steps: int | None = None,
 ) -> keras.Model:
-    """Compiles with each task's loss and metric, the loss weights and Adam."""
+    """Compiles with each task's loss and metric, the loss weights and `adam`."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=adam(learning_rate, decay_steps=decay_steps),
         loss={task.name: task_loss(task) for task in tasks},
         loss_weights={task.name: float(weights[task.name]) for task in tasks},
         metrics={task.name: [task_metric(task)] for task in tasks},
@@ -161,8 +171,10 @@ def build_model(
     *,
     sample: Split,
     seed: int = 0,
+    decay_steps: int | None = None,
 ) -> keras.Model:
-    """Calls ``build(hp, tasks)``, checks its outputs on ``sample`` and compiles it.
+    """Calls ``build(hp, tasks)``, checks its outputs on ``sample`` and compiles it, with the
+    learning rate decayed over ``decay_steps`` when given (`adam`).
 
     With a learned ``weighting`` (`tune_mtl.weighting`) the model comes wrapped in a
     `tune_mtl.weighting.model.WeightedModel`; ``seed`` seeds its random choices (PCGrad's order).
@@ -190,6 +202,10 @@ def build_model(
     if weighting.learned:
         from tune_mtl.weighting.model import wrap_model
 
-        return wrap_model(model, tasks, weighting, learning_rate=learning_rate, seed=seed)
+        return wrap_model(
+            model, tasks, weighting, learning_rate=learning_rate, decay_steps=decay_steps, seed=seed
+        )
     weights = loss_weights(config, [task.name for task in tasks])
-    return compile_model(model, tasks, weights=weights, learning_rate=learning_rate)
+    return compile_model(
+        model, tasks, weights=weights, learning_rate=learning_rate, decay_steps=decay_steps
+    )

@@ -71,6 +71,13 @@ def search_command(
             "or none [default: asha]."
         ),
     ] = None,
+    learning_rate_schedule: Annotated[
+        Optional[str],
+        typer.Option(
+            help="constant, or cosine: each trial's learning rate decays to zero over "
+            "--max-epochs [default: constant].",
+        ),
+    ] = None,
     repeats: Annotated[
         Optional[int],
         typer.Option(
@@ -165,7 +172,8 @@ def search_command(
             trials=trials, data=data, space=space, max_epochs=max_epochs,
             batch_size=batch_size, examples_per_epoch=examples_per_epoch,
             concurrency=concurrency, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-            sampler=sampler, scheduler=scheduler, repeats=repeats, results=results, name=name,
+            sampler=sampler, scheduler=scheduler, repeats=repeats,
+            learning_rate_schedule=learning_rate_schedule, results=results, name=name,
             seed=seed,
             data_dir=data_dir, model=model, address=address, storage_path=storage_path,
             max_failures=max_failures, time_budget_s=time_budget, load_in_trials=load_in_trials,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.learning_rate import SCHEDULES as LEARNING_RATE_SCHEDULES
 from tune_mtl.searcher import SAMPLERS
 from tune_mtl.space import SearchSpace
 from tune_mtl.user_code import BUILTIN_DATA, BUILTIN_MODELS
@@ -33,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "sampler": "tpe",
     "scheduler": "asha",
     "repeats": 1,
+    "learning_rate_schedule": "constant",
 }
 
 
@@ -65,6 +67,7 @@ class SearchOptions:
     load_in_trials: bool = False
     # Runs per front candidate: above 1, the front is chosen on means over seeds (tune_mtl.repeats).
     repeats: int = 1
+    learning_rate_schedule: str = "constant"  # one of tune_mtl.learning_rate.SCHEDULES
 
     def to_json(self) -> str:
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -91,7 +94,11 @@ def resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
                 f"{key} {value!r} is neither built in ({', '.join(builtins)}) nor "
                 "`module:function` / `path/to/file.py:function`; name the function after a colon."
             )
-    for key, allowed in (("sampler", SAMPLERS), ("scheduler", SCHEDULERS)):
+    for key, allowed in (
+        ("sampler", SAMPLERS),
+        ("scheduler", SCHEDULERS),
+        ("learning_rate_schedule", LEARNING_RATE_SCHEDULES),
+    ):
         if merged[key] not in allowed:
             raise TuneMtlError(
                 f"{key} {merged[key]!r} is not known; choose one of {', '.join(allowed)}."

@@ -53,6 +53,7 @@ def search(
     sampler: str | None = None,
     scheduler: str | None = None,
     repeats: int | None = None,
+    learning_rate_schedule: str | None = None,
     results: str | Path = "results",
     name: str | None = None,
     seed: int = 0,
@@ -94,6 +95,8 @@ def search(
         repeats: once the search ends, train the front's candidates (members, and trials
             within a margin of the front) ``repeats - 1`` more times with other seeds, and choose
             the front and knee on their means (`tune_mtl.repeats`).
+        learning_rate_schedule: ``constant``, or ``cosine``: every trial's learning rate decays
+            to zero over ``max_epochs`` (`tune_mtl.learning_rate`).
         load_in_trials: each trial calls the loader itself (files every node sees) instead of
             reading the data from Ray's object store: for data too large for it.
 
@@ -109,6 +112,7 @@ def search(
         "trials": trials, "data": data, "model": model, "max_epochs": max_epochs,
         "batch_size": batch_size, "examples_per_epoch": examples_per_epoch,
         "sampler": sampler, "scheduler": scheduler, "repeats": repeats,
+        "learning_rate_schedule": learning_rate_schedule,
     }  # fmt: skip
     merged = resolve(space_file, given)
     check_run_settings(
@@ -277,6 +281,7 @@ def _run(
         batch_size=options.batch_size,
         examples_per_epoch=options.examples_per_epoch,
         seed=options.seed,
+        learning_rate_schedule=options.learning_rate_schedule,
     )
     dataset = problem.dataset
     trial_data = (
@@ -365,7 +370,8 @@ def _tuner(
     budget = options.time_budget_s
     budget_text = f", time budget {budget:g} s" if budget is not None else ""
     echo(
-        f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each, "
+        f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each "
+        f"({options.learning_rate_schedule} learning rate), "
         f"sampler {options.sampler}, scheduler {options.scheduler}{budget_text}; "
         f"results in {experiment_dir}"
     )

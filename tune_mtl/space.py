@@ -61,6 +61,7 @@ SETTINGS: dict[str, type] = {
     "scheduler": str,
     "sampler": str,
     "repeats": int,
+    "learning_rate_schedule": str,
 }
 KINDS = {
     "uniform": {"low", "high"},

@@ -23,6 +23,7 @@ from ray import tune
 from tune_mtl.building import Builder, build_model
 from tune_mtl.data import call_loader
 from tune_mtl.data.spec import Split
+from tune_mtl.learning_rate import decay_steps
 from tune_mtl.objectives import Objectives
 from tune_mtl.repeats import SEED_KEY
 from tune_mtl.tasks import column
@@ -54,6 +55,7 @@ class TrialSettings:
     batch_size: int
     examples_per_epoch: int | None
     seed: int
+    learning_rate_schedule: str = "constant"  # one of tune_mtl.learning_rate.SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,10 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
     if checkpoint is not None:
         model, epochs_done, task_losses = _restore(checkpoint)
     else:
-        model = build_model(settings.build, config, tasks, sample=train.head(2), seed=seed)
+        model = build_model(
+            settings.build, config, tasks, sample=train.head(2), seed=seed,
+            decay_steps=decay_steps(settings, train_examples=len(train)),
+        )  # fmt: skip
         epochs_done, task_losses = 0, []
     node_id = ray.get_runtime_context().get_node_id()
     for epoch in range(epochs_done, settings.max_epochs):

@@ -26,7 +26,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from tune_mtl.building import compile_model, task_loss, task_metric
+from tune_mtl.building import adam, compile_model, task_loss, task_metric
 from tune_mtl.tasks import Task
 from tune_mtl.trial_files import MODEL_FILE, TRAINING_FILE
 from tune_mtl.weighting import (
@@ -181,9 +181,11 @@ def wrap_model(
     weighting: Weighting,
     *,
     learning_rate: float,
+    decay_steps: int | None = None,
     seed: int = 0,
 ) -> WeightedModel:
-    """The user's checked model in a compiled `WeightedModel` for a learned strategy."""
+    """The user's checked model in a compiled `WeightedModel` for a learned strategy, its
+    learning rate decayed over ``decay_steps`` when given (`tune_mtl.building.adam`)."""
     model = WeightedModel(
         network,
         task_names=[task.name for task in tasks],
@@ -195,7 +197,7 @@ def wrap_model(
         name=f"{weighting.strategy}_{network.name}",
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=adam(learning_rate, decay_steps=decay_steps),
         metrics={task.name: [task_metric(task)] for task in tasks},
         jit_compile=keras.config.backend() == "jax",
     )
