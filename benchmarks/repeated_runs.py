@@ -31,7 +31,7 @@ from tune_mtl.results import SearchResult, load_results  # noqa: E402
 __all__ = ["run_figures", "over_runs", "bar_counts", "write_page", "main"]
 
 SHARED_OPTIONS = ("data", "model", "space", "trials", "max_epochs", "examples_per_epoch",
-                  "scheduler", "sampler", "seed", "time_budget_s")  # fmt: skip
+                  "learning_rate_schedule", "scheduler", "sampler", "seed", "time_budget_s")  # fmt: skip
 
 
 def run_figures(result: SearchResult) -> dict[str, Any]:
