@@ -30,8 +30,10 @@ from tune_mtl.results import SearchResult, load_results  # noqa: E402
 
 __all__ = ["run_figures", "over_runs", "bar_counts", "write_page", "main"]
 
-SHARED_OPTIONS = ("data", "model", "space", "trials", "max_epochs", "examples_per_epoch",
-                  "learning_rate_schedule", "scheduler", "sampler", "seed", "time_budget_s")  # fmt: skip
+SHARED_OPTIONS = (
+    "data", "model", "space", "trials", "max_epochs", "examples_per_epoch",
+    "learning_rate_schedule", "scheduler", "sampler", "seed", "time_budget_s",
+)  # fmt: skip
 
 
 def run_figures(result: SearchResult) -> dict[str, Any]:
