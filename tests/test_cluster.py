@@ -167,20 +167,28 @@ def write_user_code(tmp_path: Path, *, nodes: int) -> dict[str, Path]:
     }
 
 
+def user_search_args(
+    cluster: RayCluster, user: dict[str, Path], name: str, *flags: str, trials: int, epochs: int
+) -> list[str]:
+    """The CLI's arguments for a search of the user's builder on the cluster, without early
+    stopping; its results go to ``user["cwd"].parent / "results" / name``."""
+    return [
+        "search", "--address", cluster.address, "--model", f"{user['models']}:build",
+        "--space", str(user["space"]), "--trials", str(trials), "--max-epochs", str(epochs),
+        "--scheduler", "none", "--results", str(user["cwd"].parent / "results"), "--name", name,
+        *flags,
+    ]  # fmt: skip
+
+
 def user_search(cluster: RayCluster, user: dict[str, Path], name: str, *flags: str) -> pd.DataFrame:
     """Runs the CLI on the user's code with 4 trials and returns trials.csv, checked as complete
     and spread over both nodes (the builder's trials wait for each other: a node that finished
     its first trial before the other node had set up the shipped code would take the next one
     itself and leave the other idle)."""
-    results = user["cwd"].parent / "results"
-    args = [
-        "search", "--address", cluster.address, "--model", f"{user['models']}:build",
-        "--space", str(user["space"]), "--trials", "4", "--max-epochs", "30",
-        "--scheduler", "none", "--results", str(results), "--name", name, *flags,
-    ]  # fmt: skip
+    args = user_search_args(cluster, user, name, *flags, trials=4, epochs=30)
     done = run_cli(*args, cwd=user["cwd"], env=cluster.env)
     assert done.returncode == 0, done.stderr[-3000:]
-    trials = pd.read_csv(results / name / "trials.csv")
+    trials = pd.read_csv(user["cwd"].parent / "results" / name / "trials.csv")
     assert len(trials) == 4
     assert (trials["status"] == "completed").all(), trials["error"].tolist()
     assert (trials["failures"] == 0).all()
@@ -310,18 +318,14 @@ def test_trials_of_a_lost_worker_node_resume_from_their_checkpoints(
     # Three trials that meet on the three nodes, each long enough to be killed midway.
     user = write_user_code(tmp_path, nodes=3)
     epochs = LOST_EPOCHS
-    results = tmp_path / "results"
-    args = [
-        "search", "--address", cluster.address, "--model", f"{user['models']}:build",
-        "--data", f"{user['models']}:load", "--space", str(user["space"]), "--trials", "3",
-        "--max-epochs", str(epochs), "--scheduler", "none", "--results", str(results),
-        "--name", "lost",
-    ]  # fmt: skip
+    args = user_search_args(
+        cluster, user, "lost", "--data", f"{user['models']}:load", trials=3, epochs=epochs
+    )
     search = subprocess.Popen(
         [*CLI, *args], cwd=user["cwd"], env=cli_env(cluster.env), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    experiment = results / "lost"
+    experiment = user["cwd"].parent / "results" / "lost"
     victim = None
     deadline = time.monotonic() + 300
     while victim is None and time.monotonic() < deadline and search.poll() is None:
