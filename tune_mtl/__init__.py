@@ -12,9 +12,15 @@ needs them.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# TensorFlow reads this when it is imported. It turns its oneDNN kernels on by itself only on CPUs
+# with AVX-512; on AVX2 they train the default search's trials faster (docs/onednn.md).
+# TF_ENABLE_ONEDNN_OPTS=0 in the environment keeps them off.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __all__ = [
     "Task",
