@@ -32,7 +32,7 @@ __all__ = ["run_figures", "over_runs", "bar_counts", "write_page", "main"]
 
 SHARED_OPTIONS = (
     "data", "model", "space", "trials", "max_epochs", "examples_per_epoch",
-    "learning_rate_schedule", "scheduler", "sampler", "seed", "time_budget_s",
+    "learning_rate_schedule", "scheduler", "reduction_factor", "sampler", "seed", "time_budget_s",
 )  # fmt: skip
 
 

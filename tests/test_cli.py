@@ -20,6 +20,7 @@ from tune_mtl.cli import main
             ["search", "--learning-rate-schedule", "linear"],
             "learning_rate_schedule 'linear' is not known; choose one of constant, cosine.",
         ),
+        (["search", "--reduction-factor", "1"], "'--reduction-factor'"),
         (["search", "--dataset", "mnist"], "data 'mnist' is neither built in"),
         (["search", "--data", "mnist"], "data 'mnist' is neither built in"),
         (["search", "--model", "huge"], "model 'huge' is neither built in"),
@@ -77,3 +78,15 @@ def test_report_export_and_formats_have_help(capsys) -> None:
     out = capsys.readouterr().out
     for flag in ("--out", "--embed", "--knee", "--trial", "--overwrite", "--format", "--verbose"):
         assert flag in out
+
+
+def test_a_space_files_reduction_factor_below_2_is_one_line(tmp_path: Path, capsys) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("reduction_factor: 1\nparams:\n  gamma: {type: uniform, low: 0, high: 1}\n")
+    assert main(["search", "--space", str(space), "--results", str(tmp_path / "r")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        "error: reduction_factor must be >= 2 (about 1/reduction_factor of the trials at a rung "
+        "go on), but got 1."
+    )
+    assert not (tmp_path / "r").exists()

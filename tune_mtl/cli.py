@@ -78,6 +78,14 @@ def search_command(
             "--max-epochs [default: constant].",
         ),
     ] = None,
+    reduction_factor: Annotated[
+        Optional[int],
+        typer.Option(
+            min=2,
+            help="The scheduler's rungs are at 1, R, R**2, ... epochs; about 1/R of the trials "
+            "reaching one go on [default: 4].",
+        ),
+    ] = None,
     repeats: Annotated[
         Optional[int],
         typer.Option(
@@ -173,7 +181,8 @@ def search_command(
             batch_size=batch_size, examples_per_epoch=examples_per_epoch,
             concurrency=concurrency, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
             sampler=sampler, scheduler=scheduler, repeats=repeats,
-            learning_rate_schedule=learning_rate_schedule, results=results, name=name,
+            learning_rate_schedule=learning_rate_schedule, reduction_factor=reduction_factor,
+            results=results, name=name,
             seed=seed,
             data_dir=data_dir, model=model, address=address, storage_path=storage_path,
             max_failures=max_failures, time_budget_s=time_budget, load_in_trials=load_in_trials,

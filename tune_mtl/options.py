@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "scheduler": "asha",
     "repeats": 1,
     "learning_rate_schedule": "constant",
+    "reduction_factor": 4,
 }
 
 
@@ -68,6 +69,8 @@ class SearchOptions:
     # Runs per front candidate: above 1, the front is chosen on means over seeds (tune_mtl.repeats).
     repeats: int = 1
     learning_rate_schedule: str = "constant"  # one of tune_mtl.learning_rate.SCHEDULES
+    # About 1/reduction_factor of the trials that reach a rung of (MO-)ASHA go on to the next.
+    reduction_factor: int = 4
 
     def to_json(self) -> str:
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -106,6 +109,11 @@ def resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
     for key in ("trials", "max_epochs", "batch_size", "repeats"):
         if merged[key] < 1:
             raise TuneMtlError(f"{key} must be >= 1, but got {merged[key]}.")
+    if merged["reduction_factor"] < 2:
+        raise TuneMtlError(
+            f"reduction_factor must be >= 2 (about 1/reduction_factor of the trials at a rung go "
+            f"on), but got {merged['reduction_factor']}."
+        )
     return merged
 
 

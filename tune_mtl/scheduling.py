@@ -8,15 +8,27 @@ from tune_mtl.objectives import Objectives
 from tune_mtl.options import SearchOptions
 from tune_mtl.tasks import SCORE_COLUMN
 
-__all__ = ["make_scheduler", "scheduler_metric"]
+__all__ = ["make_scheduler", "rungs", "scheduler_metric"]
 
-# Both schedulers judge a trial after 1, 4, 16, ... epochs and let about a quarter go on.
+# Both schedulers judge a trial after 1, r, r**2, ... epochs (r: the search's reduction_factor)
+# and let about 1/r of the trials at each rung go on.
 GRACE_PERIOD = 1
-REDUCTION_FACTOR = 4
 
 
 def _stops_early(options: SearchOptions) -> bool:
     return options.scheduler != "none" and options.max_epochs > 1
+
+
+def rungs(options: SearchOptions) -> list[int]:
+    """The epochs at which the scheduler judges trials: 1, r, r**2, ... below ``max_epochs``;
+    none without a scheduler."""
+    if not _stops_early(options):
+        return []
+    found, epoch = [], GRACE_PERIOD
+    while epoch < options.max_epochs:
+        found.append(epoch)
+        epoch *= options.reduction_factor
+    return found
 
 
 def make_scheduler(options: SearchOptions, objectives: Objectives) -> TrialScheduler | None:
@@ -37,7 +49,7 @@ def make_scheduler(options: SearchOptions, objectives: Objectives) -> TrialSched
             time_attr="training_iteration",
             max_t=options.max_epochs,
             grace_period=GRACE_PERIOD,
-            reduction_factor=REDUCTION_FACTOR,
+            reduction_factor=options.reduction_factor,
         )
     return ASHAScheduler(
         time_attr="training_iteration",
@@ -45,7 +57,7 @@ def make_scheduler(options: SearchOptions, objectives: Objectives) -> TrialSched
         mode="max",
         max_t=options.max_epochs,
         grace_period=GRACE_PERIOD,
-        reduction_factor=REDUCTION_FACTOR,
+        reduction_factor=options.reduction_factor,
     )
 
 

@@ -29,7 +29,7 @@ from tune_mtl.outcome import finish
 from tune_mtl.problem import Problem, prepare_problem
 from tune_mtl.progress import LiveBlock, SearchProgress
 from tune_mtl.results import SUMMARY_FILE, SearchResult, write_atomically
-from tune_mtl.scheduling import make_scheduler
+from tune_mtl.scheduling import make_scheduler, rungs
 from tune_mtl.searcher import make_searcher
 from tune_mtl.space import SearchSpace, default_space_path, load_space
 from tune_mtl.trial_files import trial_dir
@@ -54,6 +54,7 @@ def search(
     scheduler: str | None = None,
     repeats: int | None = None,
     learning_rate_schedule: str | None = None,
+    reduction_factor: int | None = None,
     results: str | Path = "results",
     name: str | None = None,
     seed: int = 0,
@@ -97,6 +98,8 @@ def search(
             the front and knee on their means (`tune_mtl.repeats`).
         learning_rate_schedule: ``constant``, or ``cosine``: every trial's learning rate decays
             to zero over ``max_epochs`` (`tune_mtl.learning_rate`).
+        reduction_factor: the scheduler's rungs are at 1, r, r**2, ... epochs, and about 1/r of
+            the trials reaching one go on (default 4, as Ray's ASHA).
         load_in_trials: each trial calls the loader itself (files every node sees) instead of
             reading the data from Ray's object store: for data too large for it.
 
@@ -112,7 +115,7 @@ def search(
         "trials": trials, "data": data, "model": model, "max_epochs": max_epochs,
         "batch_size": batch_size, "examples_per_epoch": examples_per_epoch,
         "sampler": sampler, "scheduler": scheduler, "repeats": repeats,
-        "learning_rate_schedule": learning_rate_schedule,
+        "learning_rate_schedule": learning_rate_schedule, "reduction_factor": reduction_factor,
     }  # fmt: skip
     merged = resolve(space_file, given)
     check_run_settings(
@@ -372,10 +375,18 @@ def _tuner(
     echo(
         f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each "
         f"({options.learning_rate_schedule} learning rate), "
-        f"sampler {options.sampler}, scheduler {options.scheduler}{budget_text}; "
+        f"sampler {options.sampler}, {_scheduler_text(options)}{budget_text}; "
         f"results in {experiment_dir}"
     )
     return tuner
+
+
+def _scheduler_text(options: SearchOptions) -> str:
+    """``scheduler asha (rungs at epochs 1, 4, 16)``, for the line that starts a search."""
+    at = rungs(options)
+    if not at:
+        return f"scheduler {options.scheduler}"
+    return f"scheduler {options.scheduler} (rungs at epochs {', '.join(map(str, at))})"
 
 
 def _new_tuner(

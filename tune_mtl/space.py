@@ -62,6 +62,7 @@ SETTINGS: dict[str, type] = {
     "sampler": str,
     "repeats": int,
     "learning_rate_schedule": str,
+    "reduction_factor": int,
 }
 KINDS = {
     "uniform": {"low", "high"},

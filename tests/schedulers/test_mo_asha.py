@@ -14,7 +14,7 @@ from tune_mtl.data import fashion_mnist
 from tune_mtl.objectives import Objectives
 from tune_mtl.options import SearchOptions
 from tune_mtl.schedulers import MOASHAScheduler, continues_at_rung
-from tune_mtl.scheduling import make_scheduler
+from tune_mtl.scheduling import make_scheduler, rungs
 from tune_mtl.tasks import SCORE_COLUMN, Task
 
 # item (10 classes) and group (3 classes), each from its constant predictor's accuracy.
@@ -249,13 +249,15 @@ def test_three_objectives_with_an_mae_rank_a_lower_error_as_better() -> None:
     assert scheduler.stopped_at == {"worse": 1}
 
 
-def search_options(scheduler: str, *, max_epochs: int = 27) -> SearchOptions:
+def search_options(
+    scheduler: str, *, max_epochs: int = 27, reduction_factor: int = 4
+) -> SearchOptions:
     return SearchOptions(
         trials=8, data="synthetic", space=Path("space.yaml"), model="small",
         max_epochs=max_epochs, batch_size=32, examples_per_epoch=None, concurrency=None,
         cpus_per_trial=1.0, gpus_per_trial=0.0, sampler="tpe", scheduler=scheduler,
         results=Path("results"), name="x", seed=0, data_dir=None, storage_path=None,
-        max_failures=0,
+        max_failures=0, reduction_factor=reduction_factor,
     )  # fmt: skip
 
 
@@ -276,6 +278,20 @@ def test_the_search_ranks_mo_asha_on_the_objectives_and_asha_on_the_score() -> N
     assert (asha.metric, asha._mode) == (SCORE_COLUMN, "max")
     assert make_scheduler(search_options("none"), objectives) is None
     assert make_scheduler(search_options("mo-asha", max_epochs=1), objectives) is None
+
+
+def test_the_reduction_factor_sets_both_schedulers_rungs() -> None:
+    options = search_options("mo-asha", max_epochs=32, reduction_factor=5)
+    assert rungs(options) == [1, 5, 25]
+    mo = make_scheduler(options, TWO)
+    assert isinstance(mo, MOASHAScheduler)
+    assert mo.milestones == [1, 5, 25]
+    asha = make_scheduler(search_options("asha", max_epochs=32, reduction_factor=5), TWO)
+    assert isinstance(asha, ASHAScheduler)
+    (bracket,) = asha._brackets
+    assert sorted(milestone for milestone, _ in bracket._rungs) == [1, 5, 25]
+    assert rungs(search_options("asha", max_epochs=32)) == [1, 4, 16]
+    assert rungs(search_options("none", max_epochs=32)) == []
 
 
 def test_max_t_ends_a_trial_without_counting_it_as_stopped_early() -> None:

@@ -87,4 +87,6 @@ def test_mo_asha_search_stops_trials_prunes_them_in_optuna_and_keeps_them_off_th
         else:
             assert optuna_trial.state == optuna.trial.TrialState.COMPLETE
             assert optuna_trial.values == pytest.approx([getattr(row, name) for name in VAL])
-    assert f"[{len(trials)}/6] trial" in done.stdout and "scheduler mo-asha" in done.stdout
+    assert f"[{len(trials)}/6] trial" in done.stdout
+    assert "scheduler mo-asha (rungs at epochs 1);" in done.stdout
+    assert summary["options"]["reduction_factor"] == 4
