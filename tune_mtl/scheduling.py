@@ -6,6 +6,7 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from tune_mtl.objectives import Objectives
 from tune_mtl.options import SearchOptions
+from tune_mtl.schedulers.pareto_rung import milestones
 from tune_mtl.tasks import SCORE_COLUMN
 
 __all__ = ["make_scheduler", "rungs", "scheduler_metric"]
@@ -24,11 +25,7 @@ def rungs(options: SearchOptions) -> list[int]:
     none without a scheduler."""
     if not _stops_early(options):
         return []
-    found, epoch = [], GRACE_PERIOD
-    while epoch < options.max_epochs:
-        found.append(epoch)
-        epoch *= options.reduction_factor
-    return found
+    return [int(m) for m in milestones(GRACE_PERIOD, options.reduction_factor, options.max_epochs)]
 
 
 def make_scheduler(options: SearchOptions, objectives: Objectives) -> TrialScheduler | None:

@@ -17,7 +17,7 @@ import numpy as np
 from ray.tune.experiment import Trial
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
-from tune_mtl.schedulers.pareto_rung import continues_at_rung
+from tune_mtl.schedulers.pareto_rung import continues_at_rung, milestones
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
@@ -74,14 +74,10 @@ class MOASHAScheduler(FIFOScheduler):
         self._time_attr = time_attr
         self._max_t = max_t
         self._reduction_factor = reduction_factor
-        milestones = []
-        milestone = grace_period
-        while milestone < max_t:
-            milestones.append(milestone)
-            milestone *= reduction_factor
         # Largest first, as in Ray's ASHA: the first rung a result has reached is its rung.
         self._rungs: list[tuple[float, dict[str, np.ndarray]]] = [
-            (milestone, {}) for milestone in reversed(milestones)
+            (milestone, {})
+            for milestone in reversed(milestones(grace_period, reduction_factor, max_t))
         ]
         self._stopped_at: dict[str, float] = {}
 

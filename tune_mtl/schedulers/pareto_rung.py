@@ -28,7 +28,13 @@ import numpy as np
 
 from tune_mtl.pareto import compare_columns, distinct_rows, finite_points, nondominated_ranks
 
-__all__ = ["nondominated_ranks", "crowding_distance", "rung_positions", "continues_at_rung"]
+__all__ = [
+    "milestones",
+    "nondominated_ranks",
+    "crowding_distance",
+    "rung_positions",
+    "continues_at_rung",
+]
 
 
 def crowding_distance(front: np.ndarray | list) -> np.ndarray:
@@ -54,6 +60,15 @@ def crowding_distance(front: np.ndarray | list) -> np.ndarray:
                 distance[order[1:-1]] += (values[2:] - values[:-2]) / span
             distance[order[[0, -1]]] = np.inf
     return distance[inverse]
+
+
+def milestones(grace_period: float, reduction_factor: float, max_t: float) -> list[float]:
+    """ASHA's rungs: ``grace_period * reduction_factor**k`` below ``max_t``, smallest first."""
+    found, milestone = [], grace_period
+    while milestone < max_t:
+        found.append(milestone)
+        milestone *= reduction_factor
+    return found
 
 
 def rung_positions(points: np.ndarray | list) -> np.ndarray:
