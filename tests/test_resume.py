@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -14,9 +15,11 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+from ray import tune
 
 from tests.conftest import CLI, cli_env, run_cli
 from tune_mtl.data import synthetic
+from tune_mtl.experiment_state import STATE_FILES
 from tune_mtl.progress import PROGRESS_LINE
 
 TRIALS, EPOCHS = 5, 4
@@ -69,9 +72,8 @@ def _check_resumed(experiment: Path, finished_before: list[str]) -> str:
     assert val_columns == ["val_shape_accuracy", "val_family_accuracy"]
     assert trials[val_columns].notna().all().all()
     for trial_id in trials["trial_id"]:
-        lines = (experiment / f"trial_{trial_id}" / "result.json").read_text().splitlines()
-        iterations = [json.loads(line)["training_iteration"] for line in lines]
-        assert iterations == list(range(1, EPOCHS + 1)), (trial_id, iterations)
+        epochs = _epochs_reported(experiment / f"trial_{trial_id}" / "result.json")
+        assert epochs == list(range(1, EPOCHS + 1)), (trial_id, epochs)
     study = optuna.load_study(
         study_name="exp",
         storage=optuna.storages.JournalStorage(
@@ -84,6 +86,16 @@ def _check_resumed(experiment: Path, finished_before: list[str]) -> str:
     # Trials that Ray Tune never recorded (a killed driver) are told to Optuna as failed.
     assert set(states) <= {"COMPLETE", "FAIL"}
     return done.stdout
+
+
+def _epochs_reported(result: Path) -> list[int]:
+    """The epochs in a trial's result.json, in order, each once: a trial resumed from a
+    checkpoint that Ray's saved state did not name yet reports that epoch again."""
+    reports = [json.loads(line) for line in result.read_text().splitlines()]
+    assert [report["training_iteration"] for report in reports] == [
+        report["epoch"] for report in reports
+    ]
+    return list(dict.fromkeys(report["epoch"] for report in reports))
 
 
 def _stop_leftovers(search: subprocess.Popen) -> None:
@@ -187,10 +199,79 @@ def test_a_search_killed_during_its_repeats_resumes_them(tmp_path: Path) -> None
     trial_dirs = sorted(runs.glob("*/result.json"))
     assert len(trial_dirs) == 2 * len(planned)
     for result in trial_dirs:
-        lines = result.read_text().splitlines()
-        iterations = [json.loads(line)["training_iteration"] for line in lines]
-        assert iterations == list(range(1, REPEAT_EPOCHS + 1)), (result, iterations)
+        epochs = _epochs_reported(result)
+        assert epochs == list(range(1, REPEAT_EPOCHS + 1)), (result, epochs)
     assert json.loads((experiment / "summary.json").read_text())["repeats"] == 3
+
+
+def test_a_trial_whose_saved_checkpoint_was_replaced_resumes_from_the_newer_one(
+    tmp_path: Path,
+) -> None:
+    """Ray deletes a trial's checkpoint when the next one arrives and names the new one in its
+    saved state only afterwards: a driver killed in between leaves a state naming a deleted
+    checkpoint. That state is rebuilt here from a copy taken while the trial ran."""
+    epochs = 12
+    args = [
+        "search", "--data", "synthetic", "--scheduler", "none", "--concurrency", "1",
+        "--trials", "1", "--max-epochs", str(epochs), "--results", str(tmp_path), "--name", "exp",
+    ]  # fmt: skip
+    experiment = tmp_path / "exp"
+    search = subprocess.Popen(
+        [*CLI, *args], cwd=tmp_path, env=cli_env(), text=True, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    snapshots = []  # the state files' contents, taken every 0.1 s while the trial trains
+    try:
+        deadline = time.monotonic() + 300
+        while _checkpoints(experiment)[:1] < ["checkpoint_000004"]:
+            assert search.poll() is None and time.monotonic() < deadline
+            snapshots.append({path.name: path.read_bytes() for path in _state_files(experiment)})
+            time.sleep(0.1)
+        os.killpg(search.pid, signal.SIGKILL)
+        search.wait(timeout=60)
+    finally:
+        _stop_leftovers(search)
+    # Checkpoint k holds epoch k + 1; the oldest left is the one Ray took in last.
+    kept = int(_checkpoints(experiment)[0].removeprefix("checkpoint_"))
+    deleted = f"checkpoint_{kept - 1:06d}"
+    assert not list(experiment.glob(f"trial_*/{deleted}"))
+    for snapshot in reversed(snapshots):  # the newest saved state that names the deleted one
+        for name, content in snapshot.items():
+            (experiment / name).write_bytes(content)
+        if _named_checkpoint(experiment) == deleted:
+            break
+    assert _named_checkpoint(experiment) == deleted
+
+    done = run_cli("search", "--resume", str(experiment), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = pd.read_csv(experiment / "trials.csv")
+    assert trials[["status", "epochs"]].values.tolist() == [["completed", epochs]]
+    (result,) = experiment.glob("trial_*/result.json")
+    reports = [json.loads(line) for line in result.read_text().splitlines()]
+    # The epoch of the checkpoint resumed from is reported again; Ray counts on from it.
+    reported = [*range(1, kept + 2), *range(kept + 1, epochs + 1)]
+    assert [(report["training_iteration"], report["epoch"]) for report in reports] == [
+        (epoch, epoch) for epoch in reported
+    ]
+    assert _checkpoints(experiment) == [f"checkpoint_{epochs - 1:06d}"]
+
+
+def _checkpoints(experiment: Path) -> list[str]:
+    """The names of the checkpoints in the experiment's trial folders, oldest first."""
+    return sorted(path.name for path in experiment.glob("trial_*/checkpoint_*"))
+
+
+def _named_checkpoint(experiment: Path) -> str | None:
+    """The checkpoint that the experiment's saved state names for its one trial."""
+    try:
+        trial = tune.ExperimentAnalysis(str(experiment)).trials[0]
+    except (ValueError, EOFError, pickle.UnpicklingError):  # a copy taken while Ray rewrote it
+        return None
+    return None if trial.checkpoint is None else Path(trial.checkpoint.path).name
+
+
+def _state_files(experiment: Path) -> list[Path]:
+    return [path for pattern in STATE_FILES for path in experiment.glob(pattern.format("*"))]
 
 
 def _finished_runs(runs: Path) -> list[Path]:

@@ -1,10 +1,17 @@
-"""Ray's saved state of a search, mended where a killed driver left it half-copied.
+"""Ray's saved state of a search, mended where a killed driver left it behind its trials.
 
 Ray Tune saves the state of an experiment (its trials, the searcher) to a staging folder on the
 driver's machine, then copies those files one by one to the experiment's storage. A driver killed
 during that copy leaves a truncated file in storage, and `Tuner.restore` cannot decode it. The
 staging folder outlives the driver, so before a search is restored, a set of state files with an
 unreadable member is replaced by its staging copy, when that copy reads whole.
+
+Ray also keeps one checkpoint per trial: it deletes a trial's previous checkpoint as soon as a new
+one arrives, and names the new one in its saved state only at the state's next save. A driver
+killed in between leaves a state that names a deleted checkpoint, and Ray cannot resume that
+trial. The checkpoint that replaced it is the oldest newer one in the trial's folder, and whole
+(Ray had taken it in); it is copied back under the deleted one's name, marked to report its epoch
+again (`tune_mtl.trial_files.REPORT_AGAIN`).
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.fs
+from ray import tune
 from ray._common.utils import get_default_ray_temp_dir
 
 from tune_mtl.cluster import Storage
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.trial_files import REPORT_AGAIN, STATE_FILE
 
 # The files Ray Tune writes for one driver session, all restored together, and how each is
 # decoded (Ray pickles the search generator's state despite its name).
@@ -71,6 +80,43 @@ def mend_experiment_state(storage: Storage, name: str) -> list[str]:
         "short when the search was killed, and no whole copy is left on this machine; start the "
         "search again with `tune-mtl search`."
     )
+
+
+def put_back_named_checkpoints(storage: Storage, name: str) -> None:
+    """Copies, for each trial whose saved state (readable: `mend_experiment_state`) names a
+    deleted checkpoint, the checkpoint that replaced it back under the deleted one's name, its
+    state file last."""
+    experiment = storage.experiment_path(name)
+    analysis = tune.ExperimentAnalysis(experiment, storage_filesystem=storage.filesystem)
+    for trial in analysis.trials:
+        checkpoint = trial.checkpoint
+        if checkpoint is None:
+            continue
+        filesystem, named = checkpoint.filesystem, checkpoint.path
+        if _is_file(filesystem, f"{named}/{STATE_FILE}"):
+            continue
+        parent, base_name = named.rsplit("/", 1)
+        newer = sorted(
+            info.path
+            for info in filesystem.get_file_info(pyarrow.fs.FileSelector(parent))
+            if info.type == pyarrow.fs.FileType.Directory
+            and info.base_name.startswith("checkpoint_")
+            and info.base_name > base_name
+        )
+        if not newer:  # nothing to resume from: Ray reports the missing checkpoint
+            continue
+        filesystem.create_dir(named)
+        files = filesystem.get_file_info(pyarrow.fs.FileSelector(newer[0]))
+        for info in files:
+            if info.base_name != STATE_FILE:
+                filesystem.copy_file(info.path, f"{named}/{info.base_name}")
+        state = json.loads(_read(filesystem, f"{newer[0]}/{STATE_FILE}"))
+        _write(filesystem, f"{named}/{STATE_FILE}",
+               json.dumps({**state, REPORT_AGAIN: True}).encode())  # fmt: skip
+
+
+def _is_file(filesystem: pyarrow.fs.FileSystem, path: str) -> bool:
+    return bool(filesystem.get_file_info(path).type == pyarrow.fs.FileType.File)
 
 
 def _staging_folders(name: str, experiment_state: str) -> list[Path]:

@@ -16,7 +16,7 @@ from ray import tune
 from ray.tune.logger import JsonLoggerCallback
 
 from tune_mtl.cluster import Storage
-from tune_mtl.experiment_state import mend_experiment_state
+from tune_mtl.experiment_state import mend_experiment_state, put_back_named_checkpoints
 from tune_mtl.options import SearchOptions
 from tune_mtl.repeats import SEED_KEY
 from tune_mtl.trainable import RUN_KEY, TrialData, TrialSettings, train_repeat
@@ -64,6 +64,7 @@ def run_repeats(
     started = time.perf_counter()
     if tune.Tuner.can_restore(path, storage_filesystem=storage.filesystem):
         mend_experiment_state(storage, name)
+        put_back_named_checkpoints(storage, name)
         tuner = tune.Tuner.restore(
             path, trainable=trainable, resume_errored=True, storage_filesystem=storage.filesystem
         )

@@ -23,7 +23,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from tune_mtl.cluster import Storage, check_storage_shared, connect, resolve_storage
 from tune_mtl.data import Dataset
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.experiment_state import mend_experiment_state
+from tune_mtl.experiment_state import mend_experiment_state, put_back_named_checkpoints
 from tune_mtl.options import SEARCH_FILE, SearchOptions, check_run_settings, resolve
 from tune_mtl.outcome import finish
 from tune_mtl.problem import Problem, prepare_problem
@@ -362,6 +362,7 @@ def _tuner(
             )
         for file in mend_experiment_state(storage, options.name):
             echo(f"  {file} was cut short when the search was killed; its staging copy is used")
+        put_back_named_checkpoints(storage, options.name)
         echo(f"Resuming {experiment_dir}: {options.trials} trials in all")
         return tune.Tuner.restore(
             experiment_path,

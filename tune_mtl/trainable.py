@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,9 @@ from tune_mtl.data.spec import Split
 from tune_mtl.learning_rate import decay_steps
 from tune_mtl.objectives import Objectives
 from tune_mtl.repeats import SEED_KEY
-from tune_mtl.tasks import column
+from tune_mtl.tasks import Task, column
 from tune_mtl.training import configure_backend, train_epoch
-from tune_mtl.trial_files import STATE_FILE
+from tune_mtl.trial_files import REPORT_AGAIN, STATE_FILE
 from tune_mtl.weighting import dwa_weights, weight_metrics, weighting_of
 from tune_mtl.weighting.model import (
     current_weights,
@@ -85,12 +85,23 @@ def _trial_cpus() -> float:
     return float(resources.required_resources.get("CPU", 1.0))
 
 
-def _restore(checkpoint: tune.Checkpoint) -> tuple[keras.Model, int, list[dict[str, float]]]:
-    """The model, its finished epochs and each epoch's training loss per task (DWA's input)."""
+def _restore(checkpoint: tune.Checkpoint) -> tuple[keras.Model, dict[str, Any]]:
+    """The model and its state: finished epochs, each epoch's training loss per task (DWA's
+    input) and the last epoch's report."""
     with checkpoint.as_directory() as directory:
         model = load_checkpoint(Path(directory))
         state = json.loads((Path(directory) / STATE_FILE).read_text())
-    return model, int(state["epochs"]), list(state.get("task_losses", []))
+    return model, state
+
+
+def _report(
+    model: keras.Model, tasks: Sequence[Task], weights: dict[str, float], state: dict[str, Any]
+) -> None:
+    """Reports an epoch (``state["report"]``) with a checkpoint of the model and its state."""
+    with tempfile.TemporaryDirectory() as directory:
+        save_checkpoint(model, Path(directory), tasks, weights=weights)
+        (Path(directory) / STATE_FILE).write_text(json.dumps(state))
+        tune.report(state["report"], checkpoint=tune.Checkpoint.from_directory(directory))
 
 
 def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSettings) -> None:
@@ -107,7 +118,10 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
     static_weights = loss_weights(config, task_names)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        model, epochs_done, task_losses = _restore(checkpoint)
+        model, state = _restore(checkpoint)
+        epochs_done, task_losses = int(state["epochs"]), list(state["task_losses"])
+        if state.pop(REPORT_AGAIN, False):  # Ray counts on from this epoch, with its checkpoint
+            _report(model, tasks, current_weights(model, static_weights), state)
     else:
         model = build_model(
             settings.build, config, tasks, sample=train.head(2), seed=seed,
@@ -136,14 +150,9 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
             task_losses.append(
                 {name: metrics[column(name, "loss", "train")] for name in task_names}
             )
-        with tempfile.TemporaryDirectory() as directory:
-            save_checkpoint(model, Path(directory), tasks, weights=weights)
-            state = {"epochs": epoch + 1, "task_losses": task_losses}
-            (Path(directory) / STATE_FILE).write_text(json.dumps(state))
-            tune.report(
-                {**metrics, "epoch": epoch + 1, "node_id": node_id},
-                checkpoint=tune.Checkpoint.from_directory(directory),
-            )
+        report = {**metrics, "epoch": epoch + 1, "node_id": node_id}
+        _report(model, tasks, weights,
+                {"epochs": epoch + 1, "task_losses": task_losses, "report": report})  # fmt: skip
 
 
 def train_repeat(

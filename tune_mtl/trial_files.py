@@ -35,7 +35,10 @@ PARAMS_FILE = "params.json"
 MODEL_FILE = "model.keras"  # the trainable's name for the model inside a checkpoint
 # A learned weighting's wrapper with its optimizer, for resuming (tune_mtl.weighting.model).
 TRAINING_FILE = "training.keras"
-STATE_FILE = "state.json"
+STATE_FILE = "state.json"  # the trainable's: epochs, DWA's task losses, the last epoch's report
+# Set in a checkpoint's state that stands in for one Ray deleted (tune_mtl.experiment_state): the
+# trial resumed from it reports its epoch again, so that Ray counts on from there.
+REPORT_AGAIN = "report_again"
 WEIGHTS_MEMBER = "model.weights.h5"
 
 
