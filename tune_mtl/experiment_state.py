@@ -86,13 +86,13 @@ def put_back_named_checkpoints(storage: Storage, name: str) -> None:
     """Copies, for each trial whose saved state (readable: `mend_experiment_state`) names a
     deleted checkpoint, the checkpoint that replaced it back under the deleted one's name, its
     state file last."""
+    filesystem = storage.filesystem or pyarrow.fs.LocalFileSystem()
     experiment = storage.experiment_path(name)
     analysis = tune.ExperimentAnalysis(experiment, storage_filesystem=storage.filesystem)
     for trial in analysis.trials:
-        checkpoint = trial.checkpoint
-        if checkpoint is None:
+        if trial.checkpoint is None:
             continue
-        filesystem, named = checkpoint.filesystem, checkpoint.path
+        named = trial.checkpoint.path
         if _is_file(filesystem, f"{named}/{STATE_FILE}"):
             continue
         parent, base_name = named.rsplit("/", 1)
