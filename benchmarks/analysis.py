@@ -1,6 +1,6 @@
 """From the raw runs to the benchmark's numbers: hypervolume over time, its log10 difference to
-the best front known, time to reach the article loop's final hypervolume, throughput, overhead and
-memory ratios, and the issue's targets. Pure numpy over the JSON records.
+the best front known, time to reach the article loop's final hypervolume, throughput, the memory
+ratio, and the issue's targets. Pure numpy over the JSON records.
 
 A run (one arm, one seed) is a dict with ``budget_s``, ``objectives`` (`Objectives.to_dict`: the
 tasks with their metric, direction and reference value), ``trials`` (each with ``status``,
@@ -43,8 +43,6 @@ __all__ = [
     "is_tie",
     "arm_summaries",
     "search_slots",
-    "overhead_jobs",
-    "overhead_summary",
     "memory_summary",
     "targets",
     "ARTICLE_ARM",
@@ -288,41 +286,6 @@ def search_slots(run: dict[str, Any]) -> list[dict[str, Any]]:
     return slots
 
 
-def overhead_jobs(run: dict[str, Any], count: int) -> list[dict[str, Any]]:
-    """Up to ``count`` completed trials of a search, in order of ending, to train again bare.
-
-    Trials that were not their worker's first are preferred: their slot holds no start-up of
-    Ray's worker or TensorFlow, which the bare loop does not pay either.
-    """
-    slots = [
-        s for s in search_slots(run) if s["status"] == "completed" and s["end_s"] <= run["budget_s"]
-    ]
-    warm = [s for s in slots if not s["first_on_worker"]]
-    return (warm or slots)[:count]
-
-
-def overhead_summary(
-    jobs: list[dict[str, Any]], bare: list[dict[str, Any]], *, concurrency: int
-) -> dict[str, Any]:
-    """Trials per hour through tune-mtl and in the bare loop, for the same configurations."""
-    if not jobs or not bare:
-        return {"configs": 0}
-    search_slot = statistics.fmean(job["slot_s"] for job in jobs)
-    bare_slot = statistics.fmean(trial["slot_s"] for trial in bare)
-    in_trial = [job["trial_s"] for job in jobs if job.get("trial_s") is not None]
-    return {
-        "configs": len(jobs),
-        "concurrency": concurrency,
-        "includes_worker_start": any(job["first_on_worker"] for job in jobs),
-        "search_slot_s": search_slot,
-        "search_in_trial_s": statistics.fmean(in_trial) if in_trial else None,
-        "bare_slot_s": bare_slot,
-        "search_per_hour": 3600 * concurrency / search_slot,
-        "bare_per_hour": 3600 * concurrency / bare_slot,
-        "ratio": bare_slot / search_slot,
-    }
-
-
 def memory_summary(peaks: dict[int, float]) -> dict[str, Any]:
     """Peak PSS of the short searches with 1 and 2 trials at once, and their ratio."""
     one, two = peaks.get(1), peaks.get(2)
@@ -363,14 +326,13 @@ def _ahead_of_the_others(summaries: dict[str, dict[str, Any]], arm: str) -> tupl
 
 
 def targets(
-    summaries: dict[str, dict[str, Any]],
-    overhead: dict[str, Any] | None,
-    memory: dict[str, Any] | None,
+    summaries: dict[str, dict[str, Any]], memory: dict[str, Any] | None
 ) -> list[dict[str, str]]:
     """The targets, each with the numbers compared and met, missed, tie (within the spread over
     seeds, `is_tie`) or not measured: MO-ASHA (a) and the default search (b, `scheduler: asha`
     in `search_spaces/default.yaml`) ahead of every other arm, (a) twice as fast as random search
-    to the article's result, the orchestration overhead and the memory of a second trial."""
+    to the article's result, and the memory of a second trial (the orchestration overhead is
+    `benchmarks/overhead.py`'s)."""
     rows: list[tuple[str, str, str]] = []
     for arm, who in (("a", "(a)'s"), ("b", "the default search's (b)")):
         rows.append((
@@ -392,20 +354,6 @@ def targets(
         "time to reach the article loop's (e) final hypervolume (median over seeds): (a) <= 0.5x "
         "random search (d)", measured, status,
     ))  # fmt: skip
-
-    if overhead is None:
-        measured, status = "not run", _status(None)
-    elif overhead.get("configs"):
-        measured = (
-            f"{overhead['search_per_hour']:.1f} vs {overhead['bare_per_hour']:.1f} trials/h: "
-            f"{overhead['ratio']:.3f}x"
-        )
-        status = _status(overhead["ratio"] >= 0.95)
-    else:
-        measured, status = "no completed trial of arm (c) to compare", _status(None)
-    rows.append(
-        ("trials per hour >= 0.95x the bare Keras loop (same configurations)", measured, status)
-    )
 
     if memory and memory.get("ratio") is not None:
         peaks = memory["peak_pss_mb"]

@@ -1,6 +1,6 @@
 """Starting the benchmark's runs as processes while sampling their tree: a search arm, the
-Keras arm, the KerasTuner arm, the bare loops of the overhead check and the searches of the memory
-check.
+Keras arm, the KerasTuner arm, the searches of the memory check, and the searches and bare loops
+of `benchmarks/overhead.py`.
 
 Each run is `python -m benchmarks.run_arm ...` with this checkout on ``PYTHONPATH``; it writes a
 JSON file, and `measure_processes` adds the samples of its process tree (CPU time, PSS) to it.
@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.analysis import overhead_jobs
 from benchmarks.procfs import TreeSampler, stop_descendants
 
-__all__ = ["BenchmarkError", "SEARCH_ARMS", "KERASTUNER_ARM", "MEMORY_INTERVAL_S", "run_arm",
-           "run_overhead", "run_memory", "unavailable_arms"]  # fmt: skip
+__all__ = ["BenchmarkError", "SEARCH_ARMS", "KERASTUNER_ARM", "MEMORY_INTERVAL_S", "bare_command",
+           "measure_processes", "run_arm", "run_memory", "search_command",
+           "unavailable_arms"]  # fmt: skip
 
 REPO = Path(__file__).resolve().parent.parent
 # (sampler, scheduler) of the search arms; arm (e) is the plain Keras loop, (f) KerasTuner.
@@ -113,11 +113,13 @@ def _common(t0: float, seed: int, options: dict[str, Any], settings: dict[str, A
     return common
 
 
-def _search_command(
+def search_command(
     name: str, sampler: str, scheduler: str, *, concurrency: int, budget: float, seed: int,
     options: dict[str, Any], settings: dict[str, Any], workdir: Path, test: bool = True,
-    space: Path | None = None,
+    space: Path | None = None, trials: int | None = None,
 ) -> Callable[[float], list[list[str]]]:  # fmt: skip
+    """A search that writes ``workdir/NAME.json``: until ``budget`` seconds, or ``trials``."""
+
     def build(t0: float) -> list[list[str]]:
         return [[
             "search", "--out", str(workdir / f"{name}.json"),
@@ -125,7 +127,25 @@ def _search_command(
             "--sampler", sampler, "--scheduler", scheduler, "--concurrency", str(concurrency),
             "--workdir", str(workdir / "searches"), *([] if test else ["--no-test"]),
             *([] if space is None else ["--space", str(space)]),
+            *([] if trials is None else ["--trials", str(trials)]),
         ]]  # fmt: skip
+
+    return build
+
+
+def bare_command(
+    names: list[str], *, options: dict[str, Any], settings: dict[str, Any], workdir: Path
+) -> Callable[[float], list[list[str]]]:
+    """Bare loops side by side, one per name, each on one thread: loop NAME trains the jobs of
+    ``workdir/NAME-jobs.json`` and writes ``workdir/NAME.json``."""
+
+    def build(t0: float) -> list[list[str]]:
+        return [
+            ["bare", "--out", str(workdir / f"{name}.json"),
+             *_common(t0, options["seed"], options, settings),
+             "--jobs", str(workdir / f"{name}-jobs.json"), "--threads", "1"]
+            for name in names
+        ]  # fmt: skip
 
     return build
 
@@ -137,7 +157,7 @@ def run_arm(
     budget = options["budget"]
     if arm in SEARCH_ARMS:
         sampler, scheduler = SEARCH_ARMS[arm]
-        build = _search_command(
+        build = search_command(
             name, sampler, scheduler, concurrency=settings["concurrency"], budget=budget,
             seed=seed, options=options, settings=settings, workdir=workdir,
         )  # fmt: skip
@@ -164,48 +184,13 @@ def run_arm(
     return {"arm": arm, "seed": seed, "budget_s": budget, **result, **measured}
 
 
-def run_overhead(
-    c_run: dict[str, Any], options: dict[str, Any], settings: dict[str, Any], workdir: Path
-) -> dict[str, Any]:
-    """Arm (c)'s completed configurations again, in bare Keras loops side by side."""
-    jobs = overhead_jobs(c_run, options["overhead_configs"])
-    loops = min(len(jobs), settings["concurrency"])
-    record: dict[str, Any] = {"seed": c_run["seed"], "concurrency": settings["concurrency"],
-                              "jobs": jobs, "bare": []}  # fmt: skip
-    if not jobs:
-        return record
-    shares = [jobs[i::loops] for i in range(loops)]
-    for i, share in enumerate(shares):
-        payload = [[job["id"], job["config"], c_run["seed"]] for job in share]
-        (workdir / f"bare-jobs-{i}.json").write_text(json.dumps(payload))
-
-    def build(t0: float) -> list[list[str]]:
-        return [
-            ["bare", "--out", str(workdir / f"bare-{i}.json"),
-             *_common(t0, c_run["seed"], options, settings),
-             "--jobs", str(workdir / f"bare-jobs-{i}.json"), "--threads", "1"]
-            for i in range(loops)
-        ]  # fmt: skip
-
-    measured = measure_processes(
-        build, [workdir / "logs" / f"bare-{i}.log" for i in range(loops)],
-        interval=options["sample_interval"], memory_every=options["memory_every"],
-    )  # fmt: skip
-    for i in range(loops):
-        record["bare"] += json.loads((workdir / f"bare-{i}.json").read_text())["trials"]
-    record["wall_s"] = measured["wall_s"]
-    _, tree_cpu, machine_busy, _ = measured["samples"][-1]
-    record["other_load_cpus"] = (machine_busy - tree_cpu) / measured["wall_s"]
-    return record
-
-
 def run_memory(
     options: dict[str, Any], settings: dict[str, Any], workdir: Path
 ) -> tuple[dict[str, float], dict[str, Any]]:
     peaks, raw = {}, {}
     for concurrency in (1, 2):
         name = f"memory-{concurrency}"
-        build = _search_command(
+        build = search_command(
             name, "tpe", "none", concurrency=concurrency, budget=options["memory_budget"],
             seed=options["seeds"][0], options=options, settings=settings, workdir=workdir,
             test=False,

@@ -20,7 +20,6 @@ from benchmarks.analysis import (
     known_front,
     log_gap_curve,
     memory_summary,
-    overhead_summary,
     reference_point,
     targets,
 )
@@ -65,13 +64,6 @@ def _fmt(value: float | None, spec: str = ".0f", unit: str = " s") -> str:
 def markdown(record: dict[str, Any], *, png_name: str) -> str:
     runs = record["runs"]
     summaries = arm_summaries(runs) if runs else {}
-    overhead = None
-    if record.get("overhead"):
-        raw = record["overhead"]
-        overhead = overhead_summary(raw["jobs"], raw["bare"], concurrency=raw["concurrency"])
-        overhead["seed"] = raw["seed"]
-        overhead["bare_other_load_cpus"] = raw.get("other_load_cpus")
-        overhead["search_other_load_cpus"] = summaries.get("c", {}).get("other_load_cpus")
     memory = None
     if record.get("memory"):
         memory = memory_summary({int(k): v for k, v in record["memory"].items()})
@@ -125,10 +117,15 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
     lines += ["### Targets", "", "| target | measured | status |", "| --- | --- | --- |"]
     lines += [
         f"| {t['target']} | {t['measured']} | **{t['status']}** |"
-        for t in targets(summaries, overhead, memory)
+        for t in targets(summaries, memory)
     ]
     lines += ["", *_per_seed(runs, summaries, labels)]
-    lines += [*_overhead_lines(overhead), *_memory_lines(memory)]
+    lines += _memory_lines(memory)
+    lines += [
+        "The orchestration overhead has a page of its own: [overhead.md](overhead.md) "
+        "(`benchmarks/overhead.py`).",
+        "",
+    ]
     lines += _machine_lines(machine, record)
     lines += _method_lines(settings, runs)
     return "\n".join(lines) + "\n"
@@ -168,43 +165,6 @@ def _per_seed(
             )
         lines.append(f"| {labels.get(arm, arm)} | " + " | ".join(cells) + " |")
     return [*lines, ""]
-
-
-def _overhead_lines(overhead: dict[str, Any] | None) -> list[str]:
-    if not overhead or not overhead.get("configs"):
-        return ["### Orchestration overhead", "", "Not measured: arm (c) was not run or completed "
-                "no trial.", ""]  # fmt: skip
-    in_trial = overhead["search_in_trial_s"]
-    return [
-        "### Orchestration overhead",
-        "",
-        f"{overhead['configs']} configurations that arm (c) completed on seed "
-        f"{overhead.get('seed', 0)} were trained again in a bare Keras loop (no Ray, no Optuna, no "
-        f"checkpoints), {overhead['concurrency']} loops side by side with one TensorFlow thread "
-        "each, as the search ran its trials. A configuration's time is from the previous one's "
-        "end on the same worker to its own end, gaps included. Only trials of warm workers (not "
-        "a worker's first) are taken, and each bare loop first trains one untimed epoch, so "
-        "neither side pays TensorFlow's first-model costs.",
-        "",
-        "| | seconds per trial | trials/h |",
-        "| --- | --- | --- |",
-        f"| through tune-mtl (slot) | {overhead['search_slot_s']:.1f} | "
-        f"{overhead['search_per_hour']:.1f} |",
-        f"| of which inside the trial (Ray's `time_total_s`) | {_fmt(in_trial, '.1f', '')} | |",
-        f"| bare Keras loop | {overhead['bare_slot_s']:.1f} | {overhead['bare_per_hour']:.1f} |",
-        "",
-        f"Other load on the machine: {_fmt(overhead['search_other_load_cpus'], '.2f', ' CPUs')} "
-        f"during arm (c) (mean over seeds), "
-        f"{_fmt(overhead['bare_other_load_cpus'], '.2f', ' CPUs')} during the bare loops.",
-        "",
-        f"Ratio (tune-mtl / bare): **{overhead['ratio']:.3f}**."
-        + (
-            " These trials include a worker's start-up (too few later trials to choose from)."
-            if overhead["includes_worker_start"]
-            else ""
-        ),
-        "",
-    ]
 
 
 def _memory_lines(memory: dict[str, Any] | None) -> list[str]:

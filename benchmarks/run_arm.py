@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--workdir", type=Path, required=True)
     search.add_argument("--space", type=Path, help="a search-space file [the default space]")
     search.add_argument("--no-test", action="store_true", help="skip the test evaluation")
+    search.add_argument("--trials", type=int, default=UNLIMITED_TRIALS, help="[the budget's]")
     keras_loop = commands.add_parser("keras", help="the article's loop over gamma")
     _common(keras_loop)
     keras_loop.add_argument("--budget", type=float, required=True)
@@ -119,7 +120,7 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
 
     remaining = args.t0 + args.budget - time.monotonic()
     result = tune_mtl.search(
-        trials=UNLIMITED_TRIALS, data=args.dataset, data_dir=args.data_dir, model=args.model,
+        trials=args.trials, data=args.dataset, data_dir=args.data_dir, model=args.model,
         max_epochs=args.max_epochs, batch_size=args.batch_size,
         examples_per_epoch=args.examples_per_epoch,
         learning_rate_schedule=args.learning_rate_schedule, sampler=args.sampler,

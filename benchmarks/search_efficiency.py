@@ -8,9 +8,9 @@ Runs, for each seed, arms (a) TPE + MO-ASHA, (b) TPE + ASHA, (c) TPE, (d) random
 article's plain Keras loop over gamma and (f) KerasTuner's Hyperband, one after another, each in
 its own process with the same wall-clock budget, while a thread samples the CPU time and memory of
 the process tree; without KerasTuner installed (`pip install -e '.[bench]'`) it skips (f) and says
-so. Then it trains a few of arm (c)'s configurations again in a bare Keras loop (orchestration
-overhead) and runs two short searches with 1 and 2 trials at once (memory). It writes a markdown
-page per data set, a PNG and the raw numbers as JSON (see `benchmarks/report.py`).
+so. Then it runs two short searches with 1 and 2 trials at once (memory). It writes a markdown
+page per data set, a PNG and the raw numbers as JSON (see `benchmarks/report.py`). The
+orchestration overhead has a benchmark of its own, `benchmarks/overhead.py`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from benchmarks.launch import (  # noqa: E402
     BenchmarkError,
     run_arm,
     run_memory,
-    run_overhead,
     unavailable_arms,
 )
 from benchmarks.procfs import become_subreaper, machine_info  # noqa: E402
@@ -45,11 +44,11 @@ from benchmarks.report import ARM_LABELS, write_outputs  # noqa: E402
 ALL_ARMS = ("a", "b", "c", "d", "e", "f")
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {"budget": 600.0, "seeds": [0, 1, 2], "dataset": "fashion_mnist", "max_epochs": None,
-             "overhead_configs": 4, "memory_budget": 120.0, "out": None,
+             "memory_budget": 120.0, "out": None,
              "sample_interval": 1.0, "memory_every": 5, "concurrency": None},
     # Seconds: too short for a search to complete a trial on 2 cores; it checks the plumbing.
     "smoke": {"budget": 6.0, "seeds": [0], "dataset": "synthetic", "max_epochs": 2,
-              "overhead_configs": 2, "memory_budget": 3.0, "out": None,
+              "memory_budget": 3.0, "out": None,
               "sample_interval": 0.5, "memory_every": 1, "concurrency": 1},
 }  # fmt: skip
 
@@ -76,13 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="where the data set's files are")
     parser.add_argument("--max-epochs", type=int, help="[the default space's; smoke 2]")
     parser.add_argument("--concurrency", type=int, help="trials at once [usable CPUs; smoke 1]")
-    parser.add_argument("--overhead-configs", type=int, help="arm (c) configs to train bare [4]")
     parser.add_argument(
         "--memory-budget", type=float, help="seconds of each memory search [120; smoke 3]"
     )
-    parser.add_argument(
-        "--no-checks", action="store_true", help="skip the overhead and memory checks"
-    )
+    parser.add_argument("--no-checks", action="store_true", help="skip the memory check")
     parser.add_argument("--workdir", type=Path, help="searches and logs [a new temp folder]")
     parser.add_argument("--smoke", action="store_true", help="a few seconds on synthetic data")
     parser.add_argument("--from-json", type=Path, help="only write the page and plot from JSON")
@@ -106,8 +102,6 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("budget", "memory_budget"):
         if not options[key] > 0:
             raise BenchmarkError(f"--{key.replace('_', '-')} must be > 0, got {options[key]}.")
-    if options["overhead_configs"] < 1:
-        raise BenchmarkError(f"--overhead-configs must be >= 1, got {options['overhead_configs']}.")
     return options
 
 
@@ -167,7 +161,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     out = options["out"].resolve()
     become_subreaper()
     runs = len(arms) * len(options["seeds"])
-    checks = "" if args.no_checks else ", then the overhead and memory checks"
+    checks = "" if args.no_checks else ", then the memory check"
     print(
         f"{runs} runs of {options['budget']:g} s ({len(arms)} arms x {len(options['seeds'])} "
         f"seeds){checks}; searches and logs in {workdir}",
@@ -199,13 +193,6 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             record["runs"].append(run)
             partial.write_text(json.dumps(record) + "\n")  # a crash later keeps what was measured
             print(_describe(run), flush=True)
-    c_runs = [run for run in record["runs"] if run["arm"] == "c"]
-    if c_runs and not args.no_checks:
-        record["overhead"] = run_overhead(c_runs[0], options, settings, workdir)
-        partial.write_text(json.dumps(record) + "\n")
-        print(
-            f"overhead: {len(record['overhead']['bare'])} configurations trained bare", flush=True
-        )
     if not args.no_checks:
         record["memory"], record["memory_runs"] = run_memory(options, settings, workdir)
     record["finished"] = f"{datetime.now():%Y-%m-%d %H:%M}"

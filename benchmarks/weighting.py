@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:  # run as a script: `python benchmarks/weighting.p
     sys.path.insert(0, str(REPO))
 
 from benchmarks.analysis import hypervolume_at, is_tie  # noqa: E402
-from benchmarks.launch import BenchmarkError, _search_command, measure_processes  # noqa: E402
+from benchmarks.launch import BenchmarkError, measure_processes, search_command  # noqa: E402
 from benchmarks.procfs import become_subreaper, machine_info  # noqa: E402
 
 # Each arm: the strategy and, for a searched parameter, its range (as the README's example).
@@ -82,7 +82,7 @@ def _run(arm: str, data: str, seed: int, options: dict[str, Any], workdir: Path)
         "model": default["model"], "batch_size": default["batch_size"],
         "max_epochs": options["max_epochs"], "examples_per_epoch": options["examples_per_epoch"],
     }  # fmt: skip
-    build = _search_command(
+    build = search_command(
         name, "tpe", default["scheduler"], concurrency=options["concurrency"],
         budget=options["budget"], seed=seed, options={"dataset": data, "data_dir": None},
         settings=settings, workdir=workdir, space=space,

@@ -24,8 +24,6 @@ from benchmarks.analysis import (
     known_front,
     log_gap,
     log_gap_curve,
-    overhead_jobs,
-    overhead_summary,
     reference_point,
     search_slots,
     targets,
@@ -139,14 +137,6 @@ def test_slots_run_from_the_previous_end_on_the_same_worker() -> None:
     ])  # fmt: skip
     slots = {s["config"]["gamma"]: (s["slot_s"], s["first_on_worker"]) for s in search_slots(run)}
     assert slots == {0.1: (28.0, True), 0.2: (33.0, True), 0.3: (32.0, False), 0.4: (35.0, False)}
-    jobs = overhead_jobs(run, 5)
-    assert [job["config"]["gamma"] for job in jobs] == [0.3, 0.4]  # warm workers only
-    bare = [{"slot_s": 30.0}, {"slot_s": 31.0}]
-    summary = overhead_summary(jobs, bare, concurrency=2)
-    assert summary["ratio"] == pytest.approx(30.5 / 33.5)
-    assert summary["bare_per_hour"] == pytest.approx(2 * 3600 / 30.5)
-    assert not summary["includes_worker_start"]
-    assert overhead_summary([], [], concurrency=2) == {"configs": 0}
 
 
 def test_the_gap_is_to_the_front_of_every_arm_and_seed_on_test() -> None:
@@ -221,22 +211,18 @@ def test_summaries_and_targets() -> None:
     assert summaries["a"]["completed_per_hour"] == pytest.approx(36)
     assert summaries["a"]["final_log_gap_median"] == pytest.approx(np.log10(GAP_FLOOR))
     assert summaries["e"]["final_log_gap"] == [pytest.approx(np.log10(0.8 * 0.5 - 0.6 * 0.3))]
-    overhead = overhead_summary(
-        [{"slot_s": 10.0, "first_on_worker": False, "trial_s": 9.0}], [{"slot_s": 9.0}],
-        concurrency=1,
-    )  # fmt: skip
-    rows = targets(summaries, overhead, {"peak_pss_mb": {"1": 100, "2": 160}, "ratio": 1.6})
+    rows = targets(summaries, {"peak_pss_mb": {"1": 100, "2": 160}, "ratio": 1.6})
     # (a) and (d) end equal: a tie, which is not behind; the default search (b) was not run.
-    assert [row["status"] for row in rows] == ["tie", "not measured", "met", "missed", "missed"]
+    assert [row["status"] for row in rows] == ["tie", "not measured", "met", "missed"]
     assert "(d) 0.4000 ± 0.0000: tie" in rows[0]["measured"]
     assert "(c) 0.0400 ± 0.0000: (a) ahead" in rows[0]["measured"]
-    rows = targets(arm_summaries(runs[1:]), None, None)
-    assert [row["status"] for row in rows] == ["not measured"] * 5
-    assert rows[3]["measured"] == "not run"  # the overhead check was left out (--no-checks)
+    rows = targets(arm_summaries(runs[1:]), None)
+    assert [row["status"] for row in rows] == ["not measured"] * 4
+    assert rows[3]["measured"] == "not run"  # the memory check was left out (--no-checks)
     # Without arm (e) nothing sets the time to reach.
     no_article = arm_summaries(runs[:3])
     assert no_article["a"]["time_to_article_s"] == {}
-    assert targets(no_article, None, None)[2]["status"] == "not measured"
+    assert targets(no_article, None)[2]["status"] == "not measured"
 
 
 def test_a_difference_within_the_larger_spread_is_a_tie() -> None:
@@ -247,7 +233,7 @@ def test_a_difference_within_the_larger_spread_is_a_tie() -> None:
              for arm, values in {"a": (0.80, 0.84), "b": (0.83, 0.85), "c": (0.60, 0.61)}.items()
              for seed, v in enumerate(values)]  # fmt: skip
     summaries = arm_summaries(seeds)
-    row, default = targets(summaries, None, None)[:2]
+    row, default = targets(summaries, None)[:2]
     # (b)'s mean is higher, but by less than (a)'s spread over the two seeds.
     assert row["status"] == "tie" and "(b)" in row["measured"] and "(c)" in row["measured"]
     assert default["target"].startswith("the default search's (b) final test hypervolume")
@@ -258,14 +244,13 @@ def test_a_difference_within_the_larger_spread_is_a_tie() -> None:
     assert "(c) 0.1035 ± 0.0050: (b) ahead" in default["measured"]
     behind = arm_summaries([r for r in seeds if r["arm"] != "b"] + [
         _run("b", seed, [_trial(10, [0.95, 0.95], [0.95, 0.95])]) for seed in (0, 1)])  # fmt: skip
-    assert [row["status"] for row in targets(behind, None, None)[:2]] == ["missed", "met"]
+    assert [row["status"] for row in targets(behind, None)[:2]] == ["missed", "met"]
 
 
 def _record(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "command": "python benchmarks/search_efficiency.py --smoke", "started": "then",
         "finished": "now", "wall_s": 60.0, "runs": runs, "memory": {"1": 900.0, "2": 1200.0},
-        "overhead": {"seed": 0, "concurrency": 2, "jobs": [], "bare": []},
         "settings": {"budget_s": 100.0, "seeds": [0, 1], "dataset": "synthetic",
                      "model": "small", "max_epochs": 3, "examples_per_epoch": None,
                      "batch_size": 128, "concurrency": 2, "sample_interval_s": 1.0,

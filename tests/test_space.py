@@ -69,6 +69,9 @@ def test_shipped_spaces_load() -> None:
         ("params:\n  branch_width: {type: int, low: 1.5, high: 8}\n", "whole numbers"),
         ("max_epochs: 0\nparams:\n  gamma: 0.5\n", "`max_epochs` is 0"),
         ("params: {}\n", "`params`"),
+        ("params:\n  gamma: 0.5\n  dropout: 0.1\n",
+         "nothing to search; give one a distribution, or train this configuration as a one-point "
+         "grid (gamma: {type: grid, values: [0.5]})"),
         ("params:\n  gamma: {type: grid, values: [0, 1]}\n  dropout: {type: uniform, low: 0, high: 0.5}\n",
          "a grid space takes only grids and constants"),
         ("params: [\n", "not valid YAML at line"),

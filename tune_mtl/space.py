@@ -299,6 +299,13 @@ def load_space(path: str | Path) -> SearchSpace:
         )  # fmt: skip
     objectives = _names(checker, "objectives", document.get("objectives"))
     constraints = _constraints(checker, document.get("constraints"))
+    if not params and not simplex:
+        first = next(iter(raw_params))
+        raise checker.fail(
+            f"params.{first}", raw_params[first], "every parameter is a constant, so there is "
+            f"nothing to search; give one a distribution, or train this configuration as a "
+            f"one-point grid ({first}: {{type: grid, values: [{raw_params[first]!r}]}})"
+        )  # fmt: skip
     space = SearchSpace(
         path=path, params=params, constants=constants, settings=settings, simplex=simplex,
         objectives=objectives, constraints=constraints,
