@@ -3,7 +3,7 @@
     python benchmarks/overhead.py --repeats 3                 # docs/overhead.md
     python benchmarks/overhead.py --smoke                     # seconds, synthetic data, for CI
 
-Each repeat trains the same ``--configs`` configurations twice, each time ``--concurrency`` at
+Each repeat trains the same `--configs` configurations twice, each time ``--concurrency`` at
 once, one TensorFlow thread each: once through tune-mtl (a search with Optuna's random sampler,
 seeded, so every repeat proposes the same configurations; no early stopping, no test evaluation)
 and once in bare Keras loops side by side (`benchmarks.run_arm bare`: no Ray, no Optuna, no
@@ -42,6 +42,7 @@ from benchmarks.launch import (  # noqa: E402
     search_command,
 )
 from benchmarks.procfs import become_subreaper, machine_info  # noqa: E402
+from benchmarks.report import machine_lines  # noqa: E402
 
 __all__ = ["TARGET_RATIO", "compare", "main", "same_config"]
 
@@ -227,10 +228,7 @@ def _page(record: dict[str, Any]) -> str:
         f"{min(ratios):.3f}-{max(ratios):.3f} over {len(ratios)} repeats. "
         f"Target >= {TARGET_RATIO}: {status}.",
         "",
-        "## Machine",
-        "",
-        *(f"- {key}: {value}" for key, value in record["machine"].items()),
-        "",
+        *machine_lines(record["machine"]),
     ]
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from benchmarks.analysis import (
     targets,
 )
 
-__all__ = ["write_outputs", "ARM_LABELS", "arm_labels"]
+__all__ = ["write_outputs", "ARM_LABELS", "arm_labels", "machine_lines"]
 
 ARM_LABELS = {
     "a": "(a) TPE + MO-ASHA",
@@ -126,7 +126,7 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
         "(`benchmarks/overhead.py`).",
         "",
     ]
-    lines += _machine_lines(machine, record)
+    lines += machine_lines(machine)
     lines += _method_lines(settings, runs)
     return "\n".join(lines) + "\n"
 
@@ -186,7 +186,8 @@ def _memory_lines(memory: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def _machine_lines(machine: dict[str, Any], record: dict[str, Any]) -> list[str]:
+def machine_lines(machine: dict[str, Any]) -> list[str]:
+    """The page's `## Machine` section, from `benchmarks.procfs.machine_info`."""
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     return [
         "## Machine",
