@@ -184,8 +184,10 @@ def test_a_bad_builder_or_bad_data_is_one_line_and_nothing_is_written(
     ("space", "fragment"),
     [
         ("params:\n  gamma: {type: uniform, low: 0, high: 1}\n", "gamma weighs two tasks, but the data has 3"),
-        ("objectives: [colour, weight]\nparams:\n  dropout: 0.1\n", "`weight` in the search space's objectives"),
-        ("constraints: {colour: {min: 0.5}, parity: {min: 0.5}, size: {max: 1}}\nparams:\n  dropout: 0.1\n",
+        ("objectives: [colour, weight]\nparams:\n  dropout: {type: uniform, low: 0, high: 0.3}\n",
+         "`weight` in the search space's objectives"),
+        ("constraints: {colour: {min: 0.5}, parity: {min: 0.5}, size: {max: 1}}\n"
+         "params:\n  dropout: {type: uniform, low: 0, high: 0.3}\n",
          "every task is a constraint"),
     ],
 )  # fmt: skip
