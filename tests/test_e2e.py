@@ -27,6 +27,12 @@ def test_search_writes_trials_front_and_summary(synthetic_search, tmp_path: Path
     summary = json.loads((experiment / "summary.json").read_text())
 
     assert len(trials) == 4 and trials["trial_id"].is_unique
+    # Without --concurrency, as many trials as the CPUs hold start together: the other trial
+    # already runs when the first ends (Ray alone would start its workers one after another).
+    first_end = next(
+        line for line in synthetic_search.stdout.splitlines() if line.startswith("[1/4]")
+    )
+    assert "| 1 running |" in first_end, first_end
     assert set(trials["status"]) <= {"completed", "stopped"}
     assert (trials.loc[trials["status"] == "completed", "epochs"] == 3).all()
     assert (trials.loc[trials["status"] == "stopped", "epochs"] < 3).all()

@@ -10,7 +10,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ from tune_mtl.space import SearchSpace, default_space_path, load_space
 from tune_mtl.trial_files import trial_dir
 from tune_mtl.user_code import reference_of
 
-__all__ = ["search", "resume"]
+__all__ = ["search", "resume", "trials_at_once"]
 
 
 def search(
@@ -303,7 +303,8 @@ def _run(
         return run_repeats(configs, seeds, options=options, storage=storage, data=trial_data,
                            settings=settings, echo=echo)  # fmt: skip
 
-    with _tune_environment():
+    at_once = trials_at_once(options, ray.cluster_resources())
+    with _tune_environment(pending=at_once):
         tuner = _tuner(options, storage, problem, trainable, echo=echo, new=new)
         fit_started = time.perf_counter()
         tuner.fit()
@@ -313,22 +314,37 @@ def _run(
         options.time_budget_s is not None
         and time.perf_counter() - fit_started >= options.time_budget_s
     )
-    with _tune_environment():
+    with _tune_environment(pending=at_once):
         return finish(
             options, storage, problem, started=started, budget_spent=budget_spent, echo=echo,
             repeat=repeat,
         )  # fmt: skip
 
 
+def trials_at_once(options: SearchOptions, resources: Mapping[str, float]) -> int:
+    """``--concurrency``, else as many trials as the cluster's ``resources`` hold: its CPUs, and
+    its GPUs when trials ask for some."""
+    if options.concurrency is not None:
+        return options.concurrency
+    fits = [resources.get("CPU", 0.0) / options.cpus_per_trial]
+    if options.gpus_per_trial > 0:
+        fits.append(resources.get("GPU", 0.0) / options.gpus_per_trial)
+    return max(1, int(min(fits)))
+
+
 @contextlib.contextmanager
-def _tune_environment() -> Iterator[None]:
+def _tune_environment(*, pending: int) -> Iterator[None]:
     """Ray Tune's settings for this search, read from the environment; restored afterwards."""
     # Ray's own TensorBoard logger would add a second, partial copy of every trial's curves.
     # Saving the experiment state every few seconds (Ray's default waits 10 s or more) means a
     # killed driver loses at most the trials of the last seconds; they run again on resume.
+    # Without a concurrency limit Ray keeps one trial pending at a time, so the workers of a
+    # search would start one after another, each importing TensorFlow first; ``pending`` (the
+    # trials the search runs at once) lets them start together.
     wanted = {
         "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
         "TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "2"),
+        "TUNE_MAX_PENDING_TRIALS_PG": os.environ.get("TUNE_MAX_PENDING_TRIALS_PG", str(pending)),
     }
     before = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)

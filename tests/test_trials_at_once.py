@@ -1,0 +1,24 @@
+"""How many trials a search runs at once, from --concurrency or the cluster's resources."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.schedulers.test_mo_asha import search_options
+from tune_mtl.search import trials_at_once
+
+OPTIONS = search_options("asha")
+
+
+def test_concurrency_given_wins_over_the_resources() -> None:
+    assert trials_at_once(replace(OPTIONS, concurrency=3), {"CPU": 16.0}) == 3
+
+
+def test_otherwise_as_many_as_the_cpus_and_gpus_hold() -> None:
+    assert trials_at_once(OPTIONS, {"CPU": 2.0}) == 2
+    assert trials_at_once(replace(OPTIONS, cpus_per_trial=0.5), {"CPU": 3.0}) == 6
+    assert trials_at_once(replace(OPTIONS, cpus_per_trial=1.5), {"CPU": 4.0}) == 2
+    gpu = replace(OPTIONS, gpus_per_trial=0.5)
+    assert trials_at_once(gpu, {"CPU": 16.0, "GPU": 1.0}) == 2
+    assert trials_at_once(OPTIONS, {"CPU": 16.0, "GPU": 1.0}) == 16  # trials ask for no GPU
+    assert trials_at_once(replace(OPTIONS, cpus_per_trial=4.0), {"CPU": 2.0}) == 1  # at least one
