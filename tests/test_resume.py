@@ -233,6 +233,10 @@ def test_a_trial_whose_saved_checkpoint_was_replaced_resumes_from_the_newer_one(
         _stop_leftovers(search)
     # Checkpoint k holds epoch k + 1; the oldest left is the one Ray took in last.
     kept = int(_checkpoints(experiment)[0].removeprefix("checkpoint_"))
+    # The kill may come before or after Ray wrote that epoch's line of result.json.
+    before = _reports(experiment)
+    assert before == [(epoch, epoch) for epoch in range(1, len(before) + 1)]
+    assert len(before) in (kept, kept + 1)
     deleted = f"checkpoint_{kept - 1:06d}"
     assert not list(experiment.glob(f"trial_*/{deleted}"))
     for snapshot in reversed(snapshots):  # the newest saved state that names the deleted one
@@ -246,14 +250,16 @@ def test_a_trial_whose_saved_checkpoint_was_replaced_resumes_from_the_newer_one(
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pd.read_csv(experiment / "trials.csv")
     assert trials[["status", "epochs"]].values.tolist() == [["completed", epochs]]
+    # The epoch of the checkpoint resumed from is reported again; Ray counts on from it.
+    assert _reports(experiment) == [*before, *((e, e) for e in range(kept + 1, epochs + 1))]
+    assert _checkpoints(experiment) == [f"checkpoint_{epochs - 1:06d}"]
+
+
+def _reports(experiment: Path) -> list[tuple[int, int]]:
+    """(Ray's iteration, the trial's epoch) of each line of the one trial's result.json."""
     (result,) = experiment.glob("trial_*/result.json")
     reports = [json.loads(line) for line in result.read_text().splitlines()]
-    # The epoch of the checkpoint resumed from is reported again; Ray counts on from it.
-    reported = [*range(1, kept + 2), *range(kept + 1, epochs + 1)]
-    assert [(report["training_iteration"], report["epoch"]) for report in reports] == [
-        (epoch, epoch) for epoch in reported
-    ]
-    assert _checkpoints(experiment) == [f"checkpoint_{epochs - 1:06d}"]
+    return [(report["training_iteration"], report["epoch"]) for report in reports]
 
 
 def _checkpoints(experiment: Path) -> list[str]:

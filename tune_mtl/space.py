@@ -303,7 +303,7 @@ def load_space(path: str | Path) -> SearchSpace:
         first = next(iter(raw_params))
         raise checker.fail(
             f"params.{first}", raw_params[first], "every parameter is a constant, so there is "
-            f"nothing to search; give one a distribution, or train this configuration as a "
+            "nothing to search; give one a distribution, or train this configuration as a "
             f"one-point grid ({first}: {{type: grid, values: [{raw_params[first]!r}]}})"
         )  # fmt: skip
     space = SearchSpace(
