@@ -21,6 +21,7 @@ from typing import Any
 from benchmarks.procfs import TreeSampler, stop_descendants
 
 __all__ = ["BenchmarkError", "SEARCH_ARMS", "KERASTUNER_ARM", "MEMORY_INTERVAL_S", "bare_command",
+           "default_settings",
            "measure_processes", "run_arm", "run_memory", "search_command",
            "unavailable_arms"]  # fmt: skip
 
@@ -97,6 +98,22 @@ def measure_processes(
         "wall_s": time.monotonic() - t0,
         "leftover_processes_killed": len(killed),
     }
+
+
+def default_settings(*, max_epochs: int | None, concurrency: int) -> dict[str, Any]:
+    """The default space's training settings (model, batch, examples per epoch, schedule), with
+    the benchmark's epochs (the space's when None) and trials at once."""
+    from tune_mtl.options import DEFAULTS
+    from tune_mtl.space import default_space_path, load_space
+
+    merged = {**DEFAULTS, **load_space(default_space_path()).settings}
+    return {
+        "model": merged["model"], "batch_size": merged["batch_size"],
+        "max_epochs": max_epochs or merged["max_epochs"],
+        "examples_per_epoch": merged["examples_per_epoch"],
+        "learning_rate_schedule": merged["learning_rate_schedule"],
+        "concurrency": concurrency,
+    }  # fmt: skip
 
 
 def _common(t0: float, seed: int, options: dict[str, Any], settings: dict[str, Any]) -> list[str]:

@@ -38,6 +38,7 @@ from benchmarks.analysis import search_slots  # noqa: E402
 from benchmarks.launch import (  # noqa: E402
     BenchmarkError,
     bare_command,
+    default_settings,
     measure_processes,
     search_command,
 )
@@ -143,20 +144,6 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _settings(options: dict[str, Any]) -> dict[str, Any]:
-    """The default space's training settings, with the benchmark's epochs and concurrency."""
-    from tune_mtl.options import DEFAULTS
-    from tune_mtl.space import default_space_path, load_space
-
-    merged = {**DEFAULTS, **load_space(default_space_path()).settings}
-    return {
-        "model": merged["model"], "batch_size": merged["batch_size"],
-        "max_epochs": options["max_epochs"], "examples_per_epoch": merged["examples_per_epoch"],
-        "learning_rate_schedule": merged["learning_rate_schedule"],
-        "concurrency": options["concurrency"],
-    }  # fmt: skip
-
-
 def _search(
     repeat: int, options: dict[str, Any], settings: dict[str, Any], workdir: Path
 ) -> dict[str, Any]:
@@ -238,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         options = _options(args)
-        settings = _settings(options)
+        settings = default_settings(
+            max_epochs=options["max_epochs"], concurrency=options["concurrency"]
+        )
         workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="tune-mtl-overhead-"))).resolve()
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
         become_subreaper()

@@ -34,6 +34,7 @@ from benchmarks.analysis import hypervolume_at, reference_point  # noqa: E402
 from benchmarks.launch import (  # noqa: E402
     MEMORY_INTERVAL_S,
     BenchmarkError,
+    default_settings,
     run_arm,
     run_memory,
     unavailable_arms,
@@ -138,8 +139,6 @@ def _describe(run: dict[str, Any]) -> str:
 
 def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     options = _options(args)
-    from tune_mtl.options import DEFAULTS
-    from tune_mtl.space import default_space_path, load_space
 
     arms = _arms(args.arms)
     skipped = {arm: why for arm, why in unavailable_arms().items() if arm in arms}
@@ -148,14 +147,9 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     arms = [arm for arm in arms if arm not in skipped]
     if not arms:
         raise BenchmarkError(f"no arm left to run ({', '.join(skipped)} skipped); choose others.")
-    merged = {**DEFAULTS, **load_space(default_space_path()).settings}
-    settings = {
-        "model": merged["model"], "batch_size": merged["batch_size"],
-        "max_epochs": options["max_epochs"] or merged["max_epochs"],
-        "examples_per_epoch": merged["examples_per_epoch"],
-        "learning_rate_schedule": merged["learning_rate_schedule"],
-        "concurrency": options["concurrency"],
-    }  # fmt: skip
+    settings = default_settings(
+        max_epochs=options["max_epochs"], concurrency=options["concurrency"]
+    )
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="tune-mtl-bench-"))).resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     out = options["out"].resolve()
