@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from ray.tune.schedulers import TrialScheduler
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from tune_mtl.objectives import Objectives
 from tune_mtl.options import SearchOptions
-from tune_mtl.schedulers import ASHAScheduler, MOASHAScheduler
 from tune_mtl.schedulers.pareto_rung import milestones
 from tune_mtl.tasks import SCORE_COLUMN
 
 __all__ = ["make_scheduler", "rungs", "scheduler_metric"]
 
 # Both schedulers judge a trial after 1, r, r**2, ... epochs (r: the search's reduction_factor)
-# and let about 1/r of the trials at each rung go on, once a rung holds a few results
-# (`tune_mtl.schedulers.MIN_RESULTS_TO_JUDGE`).
+# and let about 1/r of the trials at each rung go on.
 GRACE_PERIOD = 1
 
 
@@ -40,6 +38,8 @@ def make_scheduler(options: SearchOptions, objectives: Objectives) -> TrialSched
     if not _stops_early(options):
         return None
     if options.scheduler == "mo-asha":
+        from tune_mtl.schedulers import MOASHAScheduler
+
         return MOASHAScheduler(
             metric=objectives.columns(),
             mode=objectives.modes,

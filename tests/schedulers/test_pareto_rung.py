@@ -10,7 +10,6 @@ import pytest
 
 from tune_mtl.pareto import pareto_mask
 from tune_mtl.schedulers.pareto_rung import (
-    MIN_RESULTS_TO_JUDGE,
     continues_at_rung,
     crowding_distance,
     nondominated_ranks,
@@ -53,8 +52,6 @@ def brute_crowding(front: np.ndarray) -> np.ndarray:
 
 
 def brute_continues(recorded: np.ndarray, result: np.ndarray, eta: float) -> bool:
-    if len(recorded) < MIN_RESULTS_TO_JUDGE:
-        return True
     if len(recorded) < eta:
         return not any(dominates(r, result) for r in recorded)
     points = np.vstack([recorded, result])
@@ -194,18 +191,9 @@ def test_duplicates_of_one_result_get_one_decision() -> None:
 
 def test_one_objective_tied_is_still_domination() -> None:
     # Same accuracy on task 1, worse on task 2: dominated, so stopped even on a nearly empty rung.
-    recorded = [[0.7, 0.6], [0.2, 0.9]]
-    assert not continues_at_rung(recorded, [0.7, 0.5], reduction_factor=4)
-    assert continues_at_rung(recorded, [0.7, 0.6], reduction_factor=4)
-    assert continues_at_rung(recorded, [0.8, 0.1], reduction_factor=4)
-
-
-def test_a_rung_judges_no_trial_before_it_holds_two_other_results() -> None:
-    assert MIN_RESULTS_TO_JUDGE == 2
-    dominated = [0.1, 0.1]
-    assert continues_at_rung(np.zeros((0, 2)), dominated, reduction_factor=4)
-    assert continues_at_rung([[0.7, 0.6]], dominated, reduction_factor=4)
-    assert not continues_at_rung([[0.7, 0.6], [0.6, 0.7]], dominated, reduction_factor=4)
+    assert not continues_at_rung([[0.7, 0.6]], [0.7, 0.5], reduction_factor=4)
+    assert continues_at_rung([[0.7, 0.6]], [0.7, 0.6], reduction_factor=4)
+    assert continues_at_rung([[0.7, 0.6]], [0.8, 0.1], reduction_factor=4)
 
 
 def test_decision_for_1000_results_is_fast() -> None:

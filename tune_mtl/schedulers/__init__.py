@@ -1,9 +1,7 @@
-"""Trial schedulers: MO-ASHA, early stopping that ranks trials on the Pareto front, and ASHA on
-one metric.
+"""Trial schedulers: MO-ASHA, early stopping that ranks trials on the Pareto front.
 
-`pareto_rung` is the decision, pure numpy; `mo_asha` is the Ray Tune scheduler around it, `asha`
-Ray's ASHA with the same minimum of results at a rung. Importing this package does not import Ray;
-the schedulers load it on first use.
+`pareto_rung` is the decision, pure numpy; `mo_asha` is the Ray Tune scheduler around it. Importing
+this package does not import Ray; ``MOASHAScheduler`` loads it on first use.
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tune_mtl.schedulers.pareto_rung import (
-    MIN_RESULTS_TO_JUDGE,
     continues_at_rung,
     crowding_distance,
     nondominated_ranks,
@@ -19,12 +16,9 @@ from tune_mtl.schedulers.pareto_rung import (
 )
 
 if TYPE_CHECKING:
-    from tune_mtl.schedulers.asha import ASHAScheduler
     from tune_mtl.schedulers.mo_asha import MOASHAScheduler
 
 __all__ = [
-    "MIN_RESULTS_TO_JUDGE",
-    "ASHAScheduler",
     "MOASHAScheduler",
     "continues_at_rung",
     "crowding_distance",
@@ -38,8 +32,4 @@ def __getattr__(name: str) -> Any:
         from tune_mtl.schedulers.mo_asha import MOASHAScheduler
 
         return MOASHAScheduler
-    if name == "ASHAScheduler":
-        from tune_mtl.schedulers.asha import ASHAScheduler
-
-        return ASHAScheduler
     raise AttributeError(f"module 'tune_mtl.schedulers' has no attribute {name!r}")

@@ -29,20 +29,12 @@ import numpy as np
 from tune_mtl.pareto import compare_columns, distinct_rows, finite_points, nondominated_ranks
 
 __all__ = [
-    "MIN_RESULTS_TO_JUDGE",
     "milestones",
     "nondominated_ranks",
     "crowding_distance",
     "rung_positions",
     "continues_at_rung",
 ]
-
-
-# A rung stops no trial before it holds the results of this many other trials, in both schedulers.
-# Against a single result, noise decides: two trials started side by side (the space's `start:`
-# configurations on a 2-core machine) reach the first rung together, and on a scalar the second of
-# two equally good ones was stopped half the time.
-MIN_RESULTS_TO_JUDGE = 2
 
 
 def crowding_distance(front: np.ndarray | list) -> np.ndarray:
@@ -109,10 +101,9 @@ def continues_at_rung(
         result: the trial's ``(n_objectives,)`` result at the rung, all objectives maximised.
         reduction_factor: eta; about 1/eta of the trials reaching a rung go on to the next.
 
-    While the rung holds fewer than `MIN_RESULTS_TO_JUDGE` results, the trial goes on. While it
-    holds fewer than eta, there is too little to rank on: the trial goes on unless a recorded
-    result dominates it. (With one objective that stops a result below the best recorded one;
-    ASHA on the score stops one below the (1 - 1/eta) quantile, which is close for so few.)
+    While the rung holds fewer than eta results, there is too little to rank on: the trial goes on
+    unless a recorded result dominates it. (With one objective that stops a result below the best
+    recorded one; Ray's ASHA stops one below the (1 - 1/eta) quantile, which is close for so few.)
     From eta results on, the trial goes on when fewer than ceil((n + 1) / eta) of the rung's n + 1
     results are strictly ahead of it (see `rung_positions`). So a result that dominates all others
     always goes on, and so do both ends of the first front.
@@ -129,8 +120,6 @@ def continues_at_rung(
     point = np.asarray(result, dtype=float).reshape(-1)
     rung = np.asarray(recorded, dtype=float).reshape(-1, len(point))
     finite_points(np.vstack([rung, point]))
-    if len(rung) < MIN_RESULTS_TO_JUDGE:
-        return True
     at_least = compare_columns(np.greater_equal, rung, point)
     dominators = int(np.count_nonzero(at_least & ~compare_columns(np.equal, rung, point)))
     if len(rung) < reduction_factor:
