@@ -5,9 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 TRIALS ?= 50
-# One pytest worker per core; a test file's tests stay on one worker, in order (the cluster tests
-# share their loopback addresses).
-PYTEST_ARGS ?= -m "not slow" -n auto --dist loadfile
+PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: install data browser search test lint clean
 

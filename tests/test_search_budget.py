@@ -74,12 +74,11 @@ def test_a_search_ends_normally_when_its_budget_runs_out(tmp_path: Path) -> None
 
 @pytest.mark.e2e
 def test_the_trial_running_when_the_budget_runs_out_is_stopped(tmp_path: Path) -> None:
-    # One trial of far more epochs than the budget allows: the budget cuts it short. 30 s leave
-    # the worker time to start (TensorFlow's import) and train an epoch on a loaded machine too.
+    # One trial of far more epochs than the budget allows: the budget cuts it short.
     epochs = 1000
     done = run_cli(
         "search", "--data", "synthetic", "--scheduler", "none", "--trials", "1",
-        "--max-epochs", str(epochs), "--time-budget", "30", "--results", str(tmp_path),
+        "--max-epochs", str(epochs), "--time-budget", "15", "--results", str(tmp_path),
         "--name", "budget",
         cwd=tmp_path,
     )  # fmt: skip
