@@ -60,7 +60,8 @@ def test_configurations_match_to_rounding_only() -> None:
     assert not same_config({"gamma": 0.3}, {"gamma": 0.3, "dropout": 0.1})
 
 
-@pytest.mark.e2e
+# Four searches and four bare loops, over a minute on 2 cores; `compare` is tested above.
+@pytest.mark.slow
 def test_the_smoke_preset_writes_a_page_of_paired_repeats(tmp_path: Path) -> None:
     out = tmp_path / "overhead.md"
     done = subprocess.run(

@@ -78,7 +78,7 @@ def test_the_trial_running_when_the_budget_runs_out_is_stopped(tmp_path: Path) -
     epochs = 1000
     done = run_cli(
         "search", "--data", "synthetic", "--scheduler", "none", "--trials", "1",
-        "--max-epochs", str(epochs), "--time-budget", "15", "--results", str(tmp_path),
+        "--max-epochs", str(epochs), "--time-budget", "20", "--results", str(tmp_path),
         "--name", "budget",
         cwd=tmp_path,
     )  # fmt: skip
