@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import CLI, cli_env
 from tune_mtl.cli import main
 
 
@@ -90,3 +93,26 @@ def test_a_space_files_reduction_factor_below_2_is_one_line(tmp_path: Path, caps
         "go on), but got 1."
     )
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.e2e
+def test_ctrl_c_before_the_search_starts_exits_130_and_says_so(tmp_path: Path) -> None:
+    """SIGINT while the model is checked and Ray starts, before any trial: exit status 130 and a
+    line saying so, not 0 and silence. A child sees SIGINT as a shell's foreground job would."""
+    search = subprocess.Popen(
+        [*CLI, "search", "--data", "synthetic", "--results", str(tmp_path), "--name", "cut"],
+        cwd=tmp_path, env={**cli_env(), "PYTHONUNBUFFERED": "1"}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        assert search.stdout is not None
+        first = search.stdout.readline()
+        assert first.startswith("Loading synthetic and checking the model"), first
+        search.send_signal(signal.SIGINT)
+        stdout, stderr = search.communicate(timeout=120)
+    finally:
+        search.kill()
+    assert search.returncode == 130, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == "Interrupted (Ctrl-C)."
+    assert "Traceback" not in stderr and "Searching:" not in stdout

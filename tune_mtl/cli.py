@@ -13,6 +13,7 @@ from typer.exceptions import Abort, Exit, TyperException
 
 from tune_mtl.errors import SearchInterrupted, TuneMtlError
 
+INTERRUPTED = 130  # the shell's exit status for a process ended by Ctrl-C (128 + SIGINT)
 app = typer.Typer(
     help="Multi-objective hyperparameter search for multi-task Keras models.",
     no_args_is_help=True,
@@ -280,12 +281,15 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
-    if args[0] == "search" and "--help" not in args:
-        from tune_mtl.quiet_tensorflow import import_tensorflow_quietly
-
-        import_tensorflow_quietly()  # before a CPU-only machine's CUDA lines can reach the user
     try:
-        app(args=args, prog_name="tune-mtl", standalone_mode=False)
+        if args[0] == "search" and "--help" not in args:
+            from tune_mtl.quiet_tensorflow import import_tensorflow_quietly
+
+            import_tensorflow_quietly()  # before a CPU-only machine's CUDA lines reach the user
+        # Typer returns 130 for a Ctrl-C it catches, a command's own result otherwise (None).
+        code = app(args=args, prog_name="tune-mtl", standalone_mode=False)
+    except KeyboardInterrupt:
+        code = 130
     except Exit as done:
         return done.exit_code
     except TyperException as error:  # bad flags and values, as the parser words them
@@ -297,16 +301,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Abort:
         typer.echo("Aborted.", err=True)
-        return 130
+        return INTERRUPTED
     except SearchInterrupted as interrupted:
         typer.echo(str(interrupted), err=True)
-        return 130
+        return INTERRUPTED
     except TuneMtlError as error:
         if debug:
             raise
         typer.echo(f"error: {error}", err=True)
         return 2
-    return 0
+    if code == INTERRUPTED:
+        typer.echo("Interrupted (Ctrl-C).", err=True)
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
