@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI, cli_env
+from tests.conftest import CLI, cli_env, run_cli
 from tune_mtl.cli import main
 
 
@@ -116,3 +116,18 @@ def test_ctrl_c_before_the_search_starts_exits_130_and_says_so(tmp_path: Path) -
     assert search.returncode == 130, stderr[-3000:]
     assert stderr.strip().splitlines()[-1] == "Interrupted (Ctrl-C)."
     assert "Traceback" not in stderr and "Searching:" not in stdout
+
+
+@pytest.mark.e2e
+def test_a_trial_larger_than_the_local_machine_is_one_line_not_a_wait(tmp_path: Path) -> None:
+    done = run_cli(
+        "search", "--data", "synthetic", "--cpus-per-trial", "64", "--results", str(tmp_path / "r"),
+        cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: --cpus-per-trial 64 asks for more than this machine's ")
+    )
+    assert not (tmp_path / "r").exists()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from tests.schedulers.test_mo_asha import search_options
-from tune_mtl.search import trials_at_once
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.search import check_trial_fits, trials_at_once
 
 OPTIONS = search_options("asha")
 
@@ -22,3 +25,13 @@ def test_otherwise_as_many_as_the_cpus_and_gpus_hold() -> None:
     assert trials_at_once(gpu, {"CPU": 16.0, "GPU": 1.0}) == 2
     assert trials_at_once(OPTIONS, {"CPU": 16.0, "GPU": 1.0}) == 16  # trials ask for no GPU
     assert trials_at_once(replace(OPTIONS, cpus_per_trial=4.0), {"CPU": 2.0}) == 1  # at least one
+
+
+def test_a_trial_larger_than_the_local_machine_is_refused() -> None:
+    check_trial_fits(replace(OPTIONS, cpus_per_trial=2.0), {"CPU": 2.0})
+    message = "--cpus-per-trial 4 asks for more than this machine's 2 CPUs, so no trial could start"
+    with pytest.raises(TuneMtlError, match=f"^{message}; pass at most 2, or --address"):
+        check_trial_fits(replace(OPTIONS, cpus_per_trial=4.0), {"CPU": 2.0})
+    with pytest.raises(TuneMtlError, match="machine's 0 GPUs, .*; leave out --gpus-per-trial, or"):
+        check_trial_fits(replace(OPTIONS, gpus_per_trial=0.5), {"CPU": 2.0})
+    check_trial_fits(replace(OPTIONS, gpus_per_trial=0.5), {"CPU": 2.0, "GPU": 1.0})

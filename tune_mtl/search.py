@@ -35,7 +35,7 @@ from tune_mtl.space import SearchSpace, default_space_path, load_space
 from tune_mtl.trial_files import trial_dir
 from tune_mtl.user_code import reference_of
 
-__all__ = ["search", "resume", "trials_at_once"]
+__all__ = ["search", "resume", "trials_at_once", "check_trial_fits"]
 
 
 def search(
@@ -262,6 +262,8 @@ def _connect(
         f"  {cpus:g} CPU{'s' * (cpus != 1)}, {gpus:g} GPU{'s' * (gpus != 1)} "
         f"({time.perf_counter() - step_started:.1f} s)"
     )
+    if not cluster:  # a cluster's autoscaler may add a node that fits; a local Ray cannot
+        check_trial_fits(options, resources)
 
 
 def _run(
@@ -330,6 +332,22 @@ def trials_at_once(options: SearchOptions, resources: Mapping[str, float]) -> in
     if options.gpus_per_trial > 0:
         fits.append(resources.get("GPU", 0.0) / options.gpus_per_trial)
     return max(1, int(min(fits)))
+
+
+def check_trial_fits(options: SearchOptions, resources: Mapping[str, float]) -> None:
+    """Refuses a trial's request for more CPUs or GPUs than a local Ray has: Ray would wait
+    for them forever."""
+    for flag, asked, kind in (
+        ("--cpus-per-trial", options.cpus_per_trial, "CPU"),
+        ("--gpus-per-trial", options.gpus_per_trial, "GPU"),
+    ):
+        has = resources.get(kind, 0.0)
+        if asked > has:
+            fix = f"pass at most {has:g}" if has else f"leave out {flag}"
+            raise TuneMtlError(
+                f"{flag} {asked:g} asks for more than this machine's {has:g} {kind}s, so no "
+                f"trial could start; {fix}, or --address a Ray cluster with a node that large."
+            )
 
 
 @contextlib.contextmanager
