@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,15 @@ import pytest
 from tune_mtl.cli import main
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
-from tune_mtl.results import format_front, front_of, hypervolume_of, load_results, write_results
+from tune_mtl.results import (
+    format_front,
+    front_of,
+    hypervolume_of,
+    load_results,
+    replacing,
+    write_atomically,
+    write_results,
+)
 from tune_mtl.summary import Summary
 from tune_mtl.tasks import Task
 
@@ -204,3 +214,22 @@ def test_loss_hypervolume_of_a_front_and_where_it_shows(tmp_path: Path, capsys) 
     assert load_results(tmp_path / "without").summary.hypervolume_test_loss is None
     assert main(["pareto", str(tmp_path / "without")]) == 0
     assert "loss hypervolume" not in capsys.readouterr().out
+
+
+def test_files_written_get_the_umasks_permissions_and_an_error_leaves_the_old_one(
+    tmp_path: Path,
+) -> None:
+    previous = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "summary.json", "{}\n")
+        assert stat.S_IMODE((tmp_path / "summary.json").stat().st_mode) == 0o644
+        os.umask(0o077)
+        write_atomically(tmp_path / "private.json", "{}\n")
+        assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+    finally:
+        os.umask(previous)
+    with pytest.raises(RuntimeError), replacing(tmp_path / "summary.json") as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("interrupted")
+    assert (tmp_path / "summary.json").read_text() == "{}\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["private.json", "summary.json"]

@@ -14,9 +14,7 @@ log-variances of ``uncertainty`` stay in the checkpoint's ``training.keras``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.results import SearchResult, load_results
+from tune_mtl.results import SearchResult, load_results, replacing, write_atomically
 from tune_mtl.trial_files import (
     count_parameters,
     epoch_history,
@@ -83,13 +81,6 @@ def _input_spec(keras_file: Path) -> dict[str, Any] | None:
 
 def _number(value: Any) -> float | None:
     return None if value is None or np.isnan(value) else float(value)
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(handle)
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
 
 
 def export_model(
@@ -176,11 +167,9 @@ def export_model(
         "checkpoint": str(checkpoint.path.resolve()),
         "versions": summary.versions,
     }
-    _copy_atomically(checkpoint.path, model_path)
-    handle, temporary = tempfile.mkstemp(dir=sidecar_path.parent, prefix=f".{sidecar_path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(json.dumps(info, indent=2) + "\n")
-    os.replace(temporary, sidecar_path)
+    with replacing(model_path) as temporary:
+        shutil.copyfile(checkpoint.path, temporary)
+    write_atomically(sidecar_path, json.dumps(info, indent=2) + "\n")
     return ExportedModel(model_path, sidecar_path, info)
 
 

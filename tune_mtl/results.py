@@ -7,9 +7,11 @@ the Pareto math is in `tune_mtl.pareto`, the objectives' columns in `tune_mtl.ob
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ __all__ = [
     "front_of",
     "load_results",
     "write_results",
+    "replacing",
     "write_atomically",
     "format_front",
     "front_columns",
@@ -151,12 +154,28 @@ def loss_hypervolume_note(summary: Summary) -> str:
     )
 
 
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces it when the block ends without an error:
+    ``path`` is then whole or as it was. It gets the permissions of a file the user creates
+    (mkstemp's are the owner's alone)."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        umask = os.umask(0)
+        os.umask(umask)
+        temporary.chmod(0o666 & ~umask)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file and a rename: whole or not at all."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
+    """Writes ``text`` to ``path`` whole or not at all (`replacing`)."""
+    with replacing(path) as temporary:
+        temporary.write_text(text)
 
 
 def write_results(
