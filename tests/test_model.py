@@ -11,6 +11,7 @@ import pytest
 from tune_mtl.building import build_model
 from tune_mtl.data import synthetic
 from tune_mtl.data.spec import Split
+from tune_mtl.errors import TuneMtlError
 from tune_mtl.model import build_lenet, build_seed, build_small
 from tune_mtl.tasks import Task
 
@@ -116,3 +117,25 @@ def test_lenet_reads_widths_and_refuses_too_small_images() -> None:
     assert model.get_layer("shared").units == 30
     with pytest.raises(ValueError, match="18x18 pixels are too small for 2 conv layers"):
         build_lenet({}, TASKS[:2], input_shape=(18, 18, 1))
+
+
+def _binary_check(activation: str | None) -> keras.Model:
+    """A one-unit `flag` output with ``activation``, built and checked on 32 examples of both
+    signs: a linear unit cannot keep all of them inside [0, 1]."""
+
+    def build(hp, tasks) -> keras.Model:
+        features = keras.Input(shape=(3,))
+        flag = keras.layers.Dense(1, activation=activation, name="flag")(features)
+        return keras.Model(features, {"flag": flag})
+
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32") * 10
+    return build_model(build, {}, [TASKS[2]], sample=Split(x, {"flag": np.arange(32) % 2}))
+
+
+def test_a_binary_output_with_its_sigmoid_is_accepted() -> None:
+    assert _binary_check("sigmoid").output_names == ["flag"]
+
+
+def test_a_binary_output_without_its_sigmoid_is_refused() -> None:
+    with pytest.raises(TuneMtlError, match=r"^output 'flag' is not a probability \(values -"):
+        _binary_check(None)

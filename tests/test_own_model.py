@@ -141,6 +141,7 @@ BAD_MODELS = [
         "build_wrong_shape",
         "output 'parity' has shape ('batch', 3), but the classification task needs (batch, 2)",
     ),
+    ("build_logits", "output 'colour' is not a probability over its 3 classes (its rows sum to"),
     ("build_compiled", "returned a compiled model; return it uncompiled"),
     ("build_raises", "build_raises raised RuntimeError: no GPU found for the big model"),
     ("build_nothing", "returned NoneType, not a keras.Model"),

@@ -30,10 +30,14 @@ __all__ = [
     "task_loss",
     "task_metric",
     "DEFAULT_LEARNING_RATE",
+    "CHECK_EXAMPLES",
 ]
 
 Builder = Callable[[Mapping[str, Any], Sequence[Task]], keras.Model]
 DEFAULT_LEARNING_RATE = 1e-3
+# Examples the model is called on before it is compiled, to check its outputs: enough that an
+# output without its activation shows values outside [0, 1].
+CHECK_EXAMPLES = 32
 
 
 class Hyperparameters(Mapping[str, Any]):
@@ -153,15 +157,39 @@ def _named_outputs(model: keras.Model, sample: Split, tasks: Sequence[Task]) -> 
             f"the model's output {extra[0]!r} is not a task ({', '.join(wanted)}); remove it, or "
             "add the task and its labels to the data."
         )
+    values = {task.name: keras.ops.convert_to_numpy(produced[task.name]) for task in tasks}
     for task in tasks:
-        shape = tuple(np.shape(keras.ops.convert_to_numpy(produced[task.name])))
+        shape = tuple(np.shape(values[task.name]))
         fits = shape[1:] == (task.units,) or (task.units == 1 and shape[1:] == ())
         if not fits:
             raise TuneMtlError(
                 f"output {task.name!r} has shape {('batch', *shape[1:])}, but the {task.kind} "
                 f"task needs {_expected_shape(task)}."
             )
+    for task in tasks:
+        _check_probabilities(task, values[task.name])
     return wrapped
+
+
+def _check_probabilities(task: Task, values: np.ndarray) -> None:
+    """A classification output must be probabilities: the losses take no logits."""
+    if task.kind == "regression":
+        return
+    values = np.asarray(values, dtype=float).reshape(len(values), -1)
+    inside = bool(np.all((values >= -1e-6) & (values <= 1 + 1e-6)))
+    if task.kind == "classification":
+        sums = values.sum(axis=1)
+        if not inside or not np.allclose(sums, 1.0, atol=1e-3):
+            raise TuneMtlError(
+                f"output {task.name!r} is not a probability over its {task.units} classes (its "
+                f"rows sum to {sums.min():.3g} to {sums.max():.3g} on a few examples); end it "
+                "with activation='softmax'."
+            )
+    elif not inside:
+        raise TuneMtlError(
+            f"output {task.name!r} is not a probability (values {values.min():.3g} to "
+            f"{values.max():.3g} on a few examples); end it with activation='sigmoid'."
+        )
 
 
 def build_model(

@@ -144,10 +144,9 @@ def prepare_problem(
 
     check_strategies(space.strategies, backend=keras.config.backend())
 
-    from tune_mtl.building import build_model
+    from tune_mtl.building import CHECK_EXAMPLES, build_model
 
-    build_model(
-        model_code.function, first_config(space), dataset.tasks, sample=dataset.train.head(2)
-    )
+    sample = dataset.train.head(CHECK_EXAMPLES)
+    build_model(model_code.function, first_config(space), dataset.tasks, sample=sample)
     keras.backend.clear_session()
     return Problem(space, dataset, objectives, data_code, model_code)

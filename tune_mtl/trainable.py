@@ -20,7 +20,7 @@ import keras
 import ray
 from ray import tune
 
-from tune_mtl.building import Builder, build_model
+from tune_mtl.building import CHECK_EXAMPLES, Builder, build_model
 from tune_mtl.data import call_loader
 from tune_mtl.data.spec import Split
 from tune_mtl.learning_rate import decay_steps
@@ -124,7 +124,7 @@ def train_trial(config: dict[str, Any], *, data: TrialData, settings: TrialSetti
             _report(model, tasks, current_weights(model, static_weights), state)
     else:
         model = build_model(
-            settings.build, config, tasks, sample=train.head(2), seed=seed,
+            settings.build, config, tasks, sample=train.head(CHECK_EXAMPLES), seed=seed,
             decay_steps=decay_steps(settings, train_examples=len(train)),
         )  # fmt: skip
         epochs_done, task_losses = 0, []

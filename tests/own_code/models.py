@@ -82,6 +82,17 @@ def build_wrong_shape(hp, tasks):
     return _model(units=3)
 
 
+def build_logits(hp, tasks):
+    """`colour` without its softmax: logits, which the cross-entropy would read as probabilities."""
+    inputs = keras.Input(shape=(12,), name="features")
+    shared = keras.layers.Dense(16, activation="relu")(inputs)
+    return keras.Model(inputs, {
+        "colour": keras.layers.Dense(3, name="colour")(shared),
+        "parity": keras.layers.Dense(2, activation="softmax", name="parity")(shared),
+        "size": keras.layers.Dense(1, name="size")(shared),
+    })  # fmt: skip
+
+
 def build_compiled(hp, tasks):
     model = build(hp, tasks)
     model.compile(optimizer="adam", loss="mse")
