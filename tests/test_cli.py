@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import CLI, cli_env, run_cli
 from tune_mtl.cli import main
+from tune_mtl.space import default_space_path, load_space
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,11 @@ from tune_mtl.cli import main
         (["search", "--model", "huge"], "model 'huge' is neither built in"),
         (["search", "--space", "missing.yaml"], "missing.yaml does not exist"),
         (["pareto", "nowhere"], "nowhere has no trials.csv"),
+        (
+            ["pareto", "nowhere", "--format", "yaml"],
+            "'yaml' is not one of 'table', 'csv', 'json'; see `tune-mtl pareto --help`.",
+        ),
+        (["search", "--resume", "nowhere"], "nowhere is not a folder; pass the folder of a search"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, capsys) -> None:
@@ -65,6 +71,16 @@ def test_every_command_has_help(capsys) -> None:
                  "--concurrency", "--cpus-per-trial", "--gpus-per-trial", "--sampler",
                  "--scheduler", "--results", "--name", "--seed", "--data-dir", "--model"):  # fmt: skip
         assert flag in out
+
+
+def test_search_help_says_what_the_default_space_sets(capsys) -> None:
+    assert main(["search", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    settings = load_space(default_space_path()).settings
+    assert settings["learning_rate_schedule"] == "cosine"
+    listed = ", ".join(f"{name} {value}" for name, value in settings.items())
+    assert f"The default space file sets {listed}." in help_text
+    assert "a [default] applies where neither sets it" in help_text
 
 
 def test_debug_shows_the_traceback() -> None:

@@ -187,7 +187,7 @@ def test_three_tasks_with_a_regression_task_minimise_its_mae() -> None:
     assert len(rows) == 4
     assert [r["status"] for r in rows] == ["completed", "completed", "stopped", "completed"]
     assert rows[0]["detail"] == "shape 0.8000  family 0.9000  size 1.5000  (3 epochs, 9 s)"
-    assert rows[2]["detail"] == "shape 0.6000  family 0.6000  size 0.3000  (1 epochs, 3 s)"
+    assert rows[2]["detail"] == "shape 0.6000  family 0.6000  size 0.3000  (1 epoch, 3 s)"
     # Boxes from the reference (0.25, 0.5, MAE 2.0): A 0.55 * 0.4 * 0.5 = 0.11; B adds
     # 0.45 * 0.3 * 1.5 = 0.2025 less their overlap 0.45 * 0.3 * 0.5 = 0.0675: 0.245 in all.
     # The stopped C and the dominated D leave the front as it was.

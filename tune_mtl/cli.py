@@ -23,7 +23,19 @@ app = typer.Typer(
 )
 
 
-@app.command("search")
+def _space_defaults() -> str:
+    """The search command's epilog: where its settings come from, and the default space's."""
+    from tune_mtl.space import default_space_path, load_space
+
+    settings = load_space(default_space_path()).settings
+    listed = ", ".join(f"{name} {value}" for name, value in settings.items())
+    return (
+        "A flag overrides the space file's setting; a [default] applies where neither sets it. "
+        f"The default space file sets {listed}. --debug shows the traceback of an error."
+    )
+
+
+@app.command("search", epilog=_space_defaults())
 def search_command(
     context: typer.Context,
     trials: Annotated[
@@ -68,8 +80,8 @@ def search_command(
     scheduler: Annotated[
         Optional[str],
         typer.Option(
-            help="asha (on mean validation accuracy), mo-asha (on the Pareto front of both) "
-            "or none [default: asha]."
+            help="asha (on the tasks' mean improvement over their constant predictors), "
+            "mo-asha (on the Pareto front of the tasks) or none [default: asha]."
         ),
     ] = None,
     learning_rate_schedule: Annotated[
@@ -297,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = error.format_message() if hasattr(error, "format_message") else error.message
         command = " ".join(args[:1])
-        typer.echo(f"error: {message}; see `tune-mtl {command} --help`.", err=True)
+        typer.echo(f"error: {message.rstrip('.')}; see `tune-mtl {command} --help`.", err=True)
         return 2
     except Abort:
         typer.echo("Aborted.", err=True)

@@ -116,7 +116,8 @@ def export_model(
     existing = [str(p) for p in (model_path, sidecar_path) if p.exists()]
     if existing and not overwrite:
         raise TuneMtlError(
-            f"{' and '.join(existing)} already exist; pass --overwrite or another --out."
+            f"{' and '.join(existing)} already exist; pass --overwrite (overwrite=True from "
+            "Python) or another --out."
         )
     if not model_path.parent.is_dir():
         raise TuneMtlError(f"{model_path.parent} is not a folder; create it or pass another --out.")

@@ -226,7 +226,7 @@ class SearchProgress(Callback):
             for task in objectives.tasks
         )
         seconds = result.get("time_total_s", 0.0)
-        return status, f"{text}  ({epochs} epochs, {seconds:.0f} s)"
+        return status, f"{text}  ({epochs} epoch{'s' * (epochs != 1)}, {seconds:.0f} s)"
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         # A resumed search starts with the trials that ended before it was interrupted.

@@ -192,6 +192,11 @@ def resume(
     started with a notebook's functions needs them again as ``data`` and ``model``.
     """
     path = Path(path).resolve()
+    if not path.is_dir():
+        raise TuneMtlError(
+            f"--resume {path} is not a folder; pass the folder of a search that `tune-mtl search` "
+            "started, e.g. results/NAME."
+        )
     if not (path / SEARCH_FILE).is_file():
         raise TuneMtlError(
             f"--resume {path} has no {SEARCH_FILE}; pass the folder of a search that "
@@ -408,7 +413,8 @@ def _tuner(
     budget = options.time_budget_s
     budget_text = f", time budget {budget:g} s" if budget is not None else ""
     echo(
-        f"Searching: {options.trials} trials, up to {options.max_epochs} epochs each "
+        f"Searching: {options.trials} trial{'s' * (options.trials != 1)}, up to "
+        f"{options.max_epochs} epoch{'s' * (options.max_epochs != 1)} each "
         f"({options.learning_rate_schedule} learning rate), "
         f"sampler {options.sampler}, {_scheduler_text(options)}{budget_text}; "
         f"results in {experiment_dir}"

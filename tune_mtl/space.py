@@ -200,8 +200,8 @@ class _Checker:
             if kind == "int" and (low != int(low) or high != int(high)):
                 raise self.fail(key, [low, high], "int bounds must be whole numbers")
             distribution = Distribution(kind, low=low, high=high, log=log, step=step)
-            for value in (low, high):
-                self.value(name, value, key=key)
+            for bound in ("low", "high"):
+                self.value(name, spec[bound], key=f"{key}.{bound}")
         return distribution
 
     def cast(self, name: str, value: Any) -> Any:
