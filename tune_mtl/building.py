@@ -48,8 +48,10 @@ class Hyperparameters(Mapping[str, Any]):
         self._values = {
             k: v for k, v in values.items() if not k.startswith(SIMPLEX_PREFIX) and k != SEED_KEY
         }
+        self.read: set[str] = set()  # the names asked for, to tell which parameters are used
 
     def __getitem__(self, name: str) -> Any:
+        self.read.add(name)
         if name not in self._values:
             raise KeyError(
                 f"hyperparameter {name!r} is not in the search space ({', '.join(self._values)}); "

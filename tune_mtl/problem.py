@@ -8,7 +8,7 @@ constraints against the tasks, and the builder, called on the first configuratio
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, ItemsView, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -144,9 +144,57 @@ def prepare_problem(
 
     check_strategies(space.strategies, backend=keras.config.backend())
 
+    unread = _check_model(space, dataset, model_code.function)
+    keras.backend.clear_session()
+    if unread:
+        one = len(unread) == 1
+        echo(
+            f"  warning: {', '.join(unread)} in {space.path.name} {'is' if one else 'are'} "
+            f"searched, but neither the model builder nor tune-mtl reads {'it' if one else 'them'}"
+            f"; check the spelling, or take {'it' if one else 'them'} out of params."
+        )
+    return Problem(space, dataset, objectives, data_code, model_code)
+
+
+class _Recorded(Mapping[str, Any]):
+    """A configuration that remembers which names were asked for."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> Any:
+        self.read.add(name)
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def items(self) -> ItemsView[str, Any]:  # copying the whole configuration reads nothing
+        return self._values.items()
+
+
+def _check_model(space: SearchSpace, dataset: Dataset, builder: Callable[..., Any]) -> list[str]:
+    """Builds the model on the first configuration and checks its outputs (`build_model`);
+    returns the searched parameters that neither the builder nor tune-mtl asked for, such as a
+    misspelt name, which would be searched for nothing. Parameters sampled only ``when`` another
+    takes some value are left out: the first configuration need not use them."""
     from tune_mtl.building import CHECK_EXAMPLES, build_model
 
+    asked: set[str] = set()
+
+    def recording(hp: Any, tasks: Any) -> Any:
+        try:
+            return builder(hp, tasks)
+        finally:
+            asked.update(hp.read)
+
+    recording.__name__ = getattr(builder, "__name__", type(builder).__name__)
+    config = _Recorded(first_config(space))
     sample = dataset.train.head(CHECK_EXAMPLES)
-    build_model(model_code.function, first_config(space), dataset.tasks, sample=sample)
-    keras.backend.clear_session()
-    return Problem(space, dataset, objectives, data_code, model_code)
+    build_model(recording, config, dataset.tasks, sample=sample)
+    used = asked | config.read
+    return [name for name, spec in space.params.items() if not spec.when and name not in used]

@@ -1,0 +1,44 @@
+"""The builder checked on the driver: searched parameters that nothing reads are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tune_mtl.problem import prepare_problem
+from tune_mtl.space import default_space_path, load_space
+
+WARNING = "searched, but neither the model builder nor tune-mtl reads"
+
+
+def warnings_of(space_path: Path, *, model: str = "small", data: str = "synthetic") -> list[str]:
+    lines: list[str] = []
+    prepare_problem(load_space(space_path), data=data, model=model, data_dir=None, seed=0,
+                    echo=lines.append)  # fmt: skip
+    return [line.strip() for line in lines if WARNING in line]
+
+
+def test_misspelt_parameters_are_named_and_used_ones_are_not(tmp_path: Path) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "params:\n"
+        "  gama: {type: uniform, low: 0.0, high: 1.0}\n"
+        "  learning_rat: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
+        "  shared_width: {type: int, low: 16, high: 64}\n"
+        "  weighting: {type: choice, values: [static, dwa]}\n"
+        "  dwa_temperature: {type: uniform, low: 0.5, high: 5, when: {weighting: dwa}}\n"
+    )
+    assert warnings_of(space) == [
+        f"warning: gama, learning_rat in space.yaml are {WARNING} them; check the spelling, "
+        "or take them out of params."
+    ]
+
+
+def test_every_parameter_of_the_default_space_is_read_by_the_default_model() -> None:
+    assert warnings_of(default_space_path()) == []
+
+
+def test_a_model_without_branches_leaves_branch_width_unread() -> None:
+    assert warnings_of(default_space_path(), model="lenet", data="fashion_mnist") == [
+        f"warning: branch_width in default.yaml is {WARNING} it; check the spelling, or take it "
+        "out of params."
+    ]
