@@ -253,7 +253,8 @@ def test_a_real_search_prints_parseable_lines_matching_trials_csv(synthetic_sear
         assert shown == (
             f"shape {trial['val_shape_accuracy']:.4f} family {trial['val_family_accuracy']:.4f}"
         )
-        assert f"({trial['epochs']} epochs," in row["detail"]
+        epochs = int(trial["epochs"])
+        assert f"({epochs} epoch{'s' * (epochs != 1)}," in row["detail"]
     counts = pd.Series([r["status"] for r in rows]).value_counts().to_dict()
     assert counts == summary["status_counts"]
     assert rows[-1]["running"] == "0"

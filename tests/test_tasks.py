@@ -86,6 +86,24 @@ def test_objectives_turn_every_metric_into_one_to_maximise() -> None:
     assert Objectives.from_dict(objectives.to_dict()) == objectives
 
 
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ({"size": {"min": 0.5}}, "size: {min: 0.5} bounds its mae from below, but mae is "
+         "minimised, so only worse models would pass; write {max: 0.5}."),
+        ({"item": {"max": 0.9}}, "item: {max: 0.9} bounds its accuracy from above, but accuracy "
+         "is maximised, so only worse models would pass; write {min: 0.9}."),
+    ],
+)  # fmt: skip
+def test_a_constraint_that_only_worse_models_pass_is_refused(bounds, message: str) -> None:
+    tasks = [Task("item", classes="abcd"), Task("size", kind="regression")]
+    with pytest.raises(TuneMtlError) as refused:
+        Objectives.for_tasks(tasks, [0.25, 2.0], constraints=bounds)
+    assert str(refused.value) == f"constraints: {message}"
+    band = Objectives.for_tasks(tasks, [0.25, 2.0], constraints={"size": {"min": 0.1, "max": 1}})
+    assert band.constraints[0].describe() == "size >= 0.1 and <= 1"
+
+
 def test_loss_weights_from_gamma_the_simplex_or_equal() -> None:
     assert loss_weights({"gamma": 0.3}, ["a", "b"]) == {"a": 0.3, "b": 0.7}
     assert loss_weights({}, ["a", "b", "c"]) == {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}

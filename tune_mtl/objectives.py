@@ -71,6 +71,18 @@ class Objectives:
                     f"`{name}` in the search space's objectives or constraints is not a task; "
                     f"the tasks are {', '.join(names)}."
                 )
+        for constraint in self.constraints:
+            task = self.tasks[names.index(constraint.task)]
+            worse = "min" if task.direction == "min" else "max"
+            better = "max" if worse == "min" else "min"
+            if getattr(constraint, better) is None:
+                bound = getattr(constraint, worse)
+                raise TuneMtlError(
+                    f"constraints: {constraint.task}: {{{worse}: {bound:g}}} bounds its "
+                    f"{task.metric} from {'below' if worse == 'min' else 'above'}, but "
+                    f"{task.metric} is {'minimised' if worse == 'min' else 'maximised'}, so only "
+                    f"worse models would pass; write {{{better}: {bound:g}}}."
+                )
         both = sorted(set(self.objectives) & set(constrained))
         if both:
             raise TuneMtlError(
