@@ -1,14 +1,17 @@
-"""How many trials a search runs at once, from --concurrency or the cluster's resources."""
+"""How many trials a search runs at once, from --concurrency or the cluster's resources, what a
+trial may ask of a local machine, and Ray Tune's settings while a search runs."""
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import replace
 
 import pytest
 
 from tests.schedulers.test_mo_asha import search_options
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.search import check_trial_fits, trials_at_once
+from tune_mtl.search import _tune_environment, check_trial_fits, trials_at_once
 
 OPTIONS = search_options("asha")
 
@@ -35,3 +38,26 @@ def test_a_trial_larger_than_the_local_machine_is_refused() -> None:
     with pytest.raises(TuneMtlError, match="machine's 0 GPUs, .*; leave out --gpus-per-trial, or"):
         check_trial_fits(replace(OPTIONS, gpus_per_trial=0.5), {"CPU": 2.0})
     check_trial_fits(replace(OPTIONS, gpus_per_trial=0.5), {"CPU": 2.0, "GPU": 1.0})
+
+
+def test_during_a_search_ray_keeps_its_resume_advice_and_tune_mtl_sets_its_variables() -> None:
+    """tune-mtl prints its own resume command; Ray's `Tuner.restore` advice would contradict it.
+    Other words of Ray's still reach the user, and everything is as before once it ends."""
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    tune_logger = logging.getLogger("ray.tune.tune")
+    tune_logger.addHandler(handler)
+    try:
+        with _tune_environment(pending=3):
+            assert os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == "3"
+            tune_logger.warning("Experiment has been interrupted, but ... Tuner.restore(...)")
+            tune_logger.warning("Stop signal received (e.g. via SIGINT/Ctrl+C)")
+        tune_logger.warning("Experiment has been interrupted, after the search")
+    finally:
+        tune_logger.removeHandler(handler)
+    assert seen == [
+        "Stop signal received (e.g. via SIGINT/Ctrl+C)",
+        "Experiment has been interrupted, after the search",
+    ]
+    assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ

@@ -289,7 +289,6 @@ def main(argv: list[str] | None = None) -> int:
     # The command prints its own progress; Ray's tables stay off unless asked for in the env.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     debug = "--debug" in args
     if debug:
         args.remove("--debug")

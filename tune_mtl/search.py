@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -355,6 +356,18 @@ def check_trial_fits(options: SearchOptions, resources: Mapping[str, float]) -> 
             )
 
 
+# Ray's words that tune-mtl says its own way: how to resume an interrupted search (`tune-mtl
+# search --resume`), and that trials which never started have no results yet.
+_RAY_ADVICE = {
+    "ray.tune.tune": "Experiment has been interrupted",
+    "ray.tune.analysis.experiment_analysis": "Failed to fetch metrics for",
+}
+
+
+def _drop_ray_advice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_RAY_ADVICE.get(record.name, "\0"))
+
+
 @contextlib.contextmanager
 def _tune_environment(*, pending: int) -> Iterator[None]:
     """Ray Tune's settings for this search, read from the environment; restored afterwards."""
@@ -364,16 +377,24 @@ def _tune_environment(*, pending: int) -> Iterator[None]:
     # Without a concurrency limit Ray keeps one trial pending at a time, so the workers of a
     # search would start one after another, each importing TensorFlow first; ``pending`` (the
     # trials the search runs at once) lets them start together.
+    # Ray warns when the state is saved that often; here it is meant.
+    excessive = "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"
     wanted = {
         "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
         "TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "2"),
         "TUNE_MAX_PENDING_TRIALS_PG": os.environ.get("TUNE_MAX_PENDING_TRIALS_PG", str(pending)),
+        excessive: os.environ.get(excessive, "0"),
     }
     before = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)
+    loggers = [logging.getLogger(name) for name in _RAY_ADVICE]
+    for logger in loggers:
+        logger.addFilter(_drop_ray_advice)
     try:
         yield
     finally:
+        for logger in loggers:
+            logger.removeFilter(_drop_ray_advice)
         for key, value in before.items():
             if value is None:
                 os.environ.pop(key, None)
