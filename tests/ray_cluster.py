@@ -22,10 +22,19 @@ RAY = str(Path(sys.executable).with_name("ray"))
 HEAD_IP = "127.0.0.2"
 
 
+# Ports a Ray node takes by default for its own components (the dashboard agent's 52365 lies in
+# Linux's ephemeral range, from which free ports are drawn).
+RAY_DEFAULT_PORTS = {6379, 8265, 10001, 52365}
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HEAD_IP, 0))
-        return int(probe.getsockname()[1])
+    """A port free on the head's address now, and not one that Ray's components use by default."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((HEAD_IP, 0))
+            port = int(probe.getsockname()[1])
+        if port not in RAY_DEFAULT_PORTS:
+            return port
 
 
 def _processes() -> dict[int, tuple[int, str]]:

@@ -181,7 +181,7 @@ def _check_probabilities(task: Task, values: np.ndarray) -> None:
     inside = bool(np.all((values >= -1e-6) & (values <= 1 + 1e-6)))
     if task.kind == "classification":
         sums = values.sum(axis=1)
-        if not inside or not np.allclose(sums, 1.0, atol=1e-3):
+        if not inside or not np.allclose(sums, 1.0, atol=1e-2):  # float16 rounds
             raise TuneMtlError(
                 f"output {task.name!r} is not a probability over its {task.units} classes (its "
                 f"rows sum to {sums.min():.3g} to {sums.max():.3g} on a few examples); end it "
