@@ -174,7 +174,7 @@ def _named_outputs(model: keras.Model, sample: Split, tasks: Sequence[Task]) -> 
 
 
 def _check_probabilities(task: Task, values: np.ndarray) -> None:
-    """A classification output must be probabilities: the losses take no logits."""
+    """A classification or binary output must be probabilities: the losses take no logits."""
     if task.kind == "regression":
         return
     values = np.asarray(values, dtype=float).reshape(len(values), -1)

@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         # Typer returns 130 for a Ctrl-C it catches, a command's own result otherwise (None).
         code = app(args=args, prog_name="tune-mtl", standalone_mode=False)
     except KeyboardInterrupt:
-        code = 130
+        code = INTERRUPTED
     except Exit as done:
         return done.exit_code
     except TyperException as error:  # bad flags and values, as the parser words them
