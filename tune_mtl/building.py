@@ -7,7 +7,7 @@ and metric, loss weights, and the optimizer. Keras only; no Ray or Optuna.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -64,6 +64,9 @@ class Hyperparameters(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def items(self) -> ItemsView[str, Any]:  # copying every value asks for none of them
+        return self._values.items()
 
     def __repr__(self) -> str:
         return f"Hyperparameters({self._values!r})"

@@ -8,7 +8,7 @@ constraints against the tasks, and the builder, called on the first configuratio
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, ItemsView, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -156,33 +156,12 @@ def prepare_problem(
     return Problem(space, dataset, objectives, data_code, model_code)
 
 
-class _Recorded(Mapping[str, Any]):
-    """A configuration that remembers which names were asked for."""
-
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        self._values = dict(values)
-        self.read: set[str] = set()
-
-    def __getitem__(self, name: str) -> Any:
-        self.read.add(name)
-        return self._values[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def items(self) -> ItemsView[str, Any]:  # copying the whole configuration reads nothing
-        return self._values.items()
-
-
 def _check_model(space: SearchSpace, dataset: Dataset, builder: Callable[..., Any]) -> list[str]:
     """Builds the model on the first configuration and checks its outputs (`build_model`);
     returns the searched parameters that neither the builder nor tune-mtl asked for, such as a
     misspelt name, which would be searched for nothing. Parameters sampled only ``when`` another
     takes some value are left out: the first configuration need not use them."""
-    from tune_mtl.building import CHECK_EXAMPLES, build_model
+    from tune_mtl.building import CHECK_EXAMPLES, Hyperparameters, build_model
 
     asked: set[str] = set()
 
@@ -193,7 +172,7 @@ def _check_model(space: SearchSpace, dataset: Dataset, builder: Callable[..., An
             asked.update(hp.read)
 
     recording.__name__ = getattr(builder, "__name__", type(builder).__name__)
-    config = _Recorded(first_config(space))
+    config = Hyperparameters(first_config(space))  # records what tune-mtl itself asks for
     sample = dataset.train.head(CHECK_EXAMPLES)
     build_model(recording, config, dataset.tasks, sample=sample)
     used = asked | config.read

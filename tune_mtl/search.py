@@ -365,7 +365,8 @@ _RAY_ADVICE = {
 
 
 def _drop_ray_advice(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith(_RAY_ADVICE.get(record.name, "\0"))
+    advice = _RAY_ADVICE.get(record.name)
+    return advice is None or not str(record.msg).startswith(advice)
 
 
 @contextlib.contextmanager
