@@ -209,15 +209,19 @@ def test_a_trial_whose_saved_checkpoint_was_replaced_resumes_from_the_newer_one(
 ) -> None:
     """Ray deletes a trial's checkpoint when the next one arrives and names the new one in its
     saved state only afterwards: a driver killed in between leaves a state naming a deleted
-    checkpoint. That state is rebuilt here from a copy taken while the trial ran."""
+    checkpoint. That state is rebuilt here from a copy taken while the trial ran: Ray saves its
+    state after every event (period 0 s) and an epoch lasts a few tenths of a second (batches of
+    one), so a copy taken every 0.1 s holds each checkpoint's state."""
     epochs = 12
     args = [
         "search", "--data", "synthetic", "--scheduler", "none", "--concurrency", "1",
-        "--trials", "1", "--max-epochs", str(epochs), "--results", str(tmp_path), "--name", "exp",
+        "--trials", "1", "--max-epochs", str(epochs), "--batch-size", "1",
+        "--results", str(tmp_path), "--name", "exp",
     ]  # fmt: skip
     experiment = tmp_path / "exp"
+    env = cli_env({**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "0"})
     search = subprocess.Popen(
-        [*CLI, *args], cwd=tmp_path, env=cli_env(), text=True, start_new_session=True,
+        [*CLI, *args], cwd=tmp_path, env=env, text=True, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     snapshots = []  # the state files' contents, taken every 0.1 s while the trial trains
