@@ -64,3 +64,26 @@ def test_tensorflow_imported_quietly_says_nothing_about_the_gpu() -> None:
     assert done.stderr.endswith("3.0\n")
     for line in done.stderr.splitlines():
         assert "cuda" not in line.lower() and not line.startswith("I0000"), line
+
+
+def test_a_search_from_python_imports_tensorflow_quietly() -> None:
+    """`tune_mtl.search` imports TensorFlow as the CLI does, before anything else it does; a
+    search refused at once (a negative trial count) shows it without running one."""
+    script = (
+        "import sys\n"
+        "import tune_mtl\n"
+        "from tune_mtl import quiet_tensorflow\n"
+        "quiet_tensorflow.cuda_driver_missing = lambda: True\n"
+        "try:\n"
+        "    tune_mtl.search(trials=-1)\n"
+        "except tune_mtl.TuneMtlError as error:\n"
+        "    print(error, file=sys.stderr)\n"
+        "print('tensorflow' in sys.modules, file=sys.stderr)\n"
+    )
+    env = {**cli_env(), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert "-1" in lines[0] and lines[1:] == ["True"], done.stderr

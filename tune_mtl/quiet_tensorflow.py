@@ -71,10 +71,11 @@ def drop_missing_gpu_lines(text: str, *, min_log_level: int = 0) -> str:
 def import_tensorflow_quietly() -> None:
     """Imports TensorFlow and lists its devices without the lines about a missing GPU.
 
-    Does nothing where NVIDIA's driver is installed. TensorFlow's other output at import, and
-    anything Python writes to stderr meanwhile, is written back once the import is done.
+    Does nothing where NVIDIA's driver is installed or TensorFlow is imported already.
+    TensorFlow's other output at import, and anything Python writes to stderr meanwhile, is
+    written back once the import is done.
     """
-    if not cuda_driver_missing():
+    if "tensorflow" in sys.modules or not cuda_driver_missing():
         return
     sys.stderr.flush()
     python_output = io.StringIO()

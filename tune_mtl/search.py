@@ -29,6 +29,7 @@ from tune_mtl.options import SEARCH_FILE, SearchOptions, check_run_settings, res
 from tune_mtl.outcome import finish
 from tune_mtl.problem import Problem, prepare_problem
 from tune_mtl.progress import LiveBlock, SearchProgress
+from tune_mtl.quiet_tensorflow import import_tensorflow_quietly
 from tune_mtl.results import SUMMARY_FILE, SearchResult, write_atomically
 from tune_mtl.scheduling import make_scheduler, rungs
 from tune_mtl.searcher import make_searcher
@@ -111,6 +112,7 @@ def search(
         SearchInterrupted: the search stopped (Ctrl-C) before every trial finished; its state is
             saved and `resume` continues it.
     """
+    import_tensorflow_quietly()
     space_file = load_space(space if space is not None else default_space_path())
     given = {
         "trials": trials, "data": data, "model": model, "max_epochs": max_epochs,
@@ -192,6 +194,7 @@ def resume(
     Progress is shown as the search was started to show it (``live``, ``verbose``). A search
     started with a notebook's functions needs them again as ``data`` and ``model``.
     """
+    import_tensorflow_quietly()
     path = Path(path).resolve()
     if not path.is_dir():
         raise TuneMtlError(
