@@ -45,45 +45,43 @@ def test_the_missing_gpu_lines_go_and_the_rest_follows_the_log_level() -> None:
     assert drop_missing_gpu_lines("plain output\n", min_log_level=3) == "plain output\n"
 
 
+def _stderr_of(script: str) -> str:
+    """What ``script``, run by Python with this checkout's package and TensorFlow's log level 2
+    as the CLI sets it, with the check for NVIDIA's driver forced to find none, writes to stderr."""
+    forced = "from tune_mtl import quiet_tensorflow\nquiet_tensorflow.cuda_driver_missing = lambda: True\n"
+    env = {**cli_env(), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", forced + script],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
 def test_tensorflow_imported_quietly_says_nothing_about_the_gpu() -> None:
-    """Taken as a machine without the driver (the check is forced), TensorFlow's import and
-    first op leave no line about CUDA; Python's own stderr still comes through."""
-    script = (
+    """TensorFlow's import and first op leave no line about CUDA; Python's own stderr still
+    comes through."""
+    stderr = _stderr_of(
         "import sys\n"
-        "from tune_mtl import quiet_tensorflow\n"
-        "quiet_tensorflow.cuda_driver_missing = lambda: True\n"
         "quiet_tensorflow.import_tensorflow_quietly()\n"
         "import tensorflow as tf\n"
         "print(float(tf.reduce_sum(tf.ones(3))), file=sys.stderr)\n"
     )
-    env = {**cli_env(), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.endswith("3.0\n")
-    for line in done.stderr.splitlines():
+    assert stderr.endswith("3.0\n")
+    for line in stderr.splitlines():
         assert "cuda" not in line.lower() and not line.startswith("I0000"), line
 
 
 def test_a_search_from_python_imports_tensorflow_quietly() -> None:
     """`tune_mtl.search` imports TensorFlow as the CLI does, before anything else it does; a
     search refused at once (a negative trial count) shows it without running one."""
-    script = (
+    stderr = _stderr_of(
         "import sys\n"
         "import tune_mtl\n"
-        "from tune_mtl import quiet_tensorflow\n"
-        "quiet_tensorflow.cuda_driver_missing = lambda: True\n"
         "try:\n"
         "    tune_mtl.search(trials=-1)\n"
         "except tune_mtl.TuneMtlError as error:\n"
         "    print(error, file=sys.stderr)\n"
         "print('tensorflow' in sys.modules, file=sys.stderr)\n"
     )
-    env = {**cli_env(), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stderr.splitlines()
-    assert "-1" in lines[0] and lines[1:] == ["True"], done.stderr
+    assert stderr.splitlines() == ["trials must be >= 1, but got -1.", "True"], stderr
