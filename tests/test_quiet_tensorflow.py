@@ -48,7 +48,10 @@ def test_the_missing_gpu_lines_go_and_the_rest_follows_the_log_level() -> None:
 def _stderr_of(script: str) -> str:
     """What ``script``, run by Python with this checkout's package and TensorFlow's log level 2
     as the CLI sets it, with the check for NVIDIA's driver forced to find none, writes to stderr."""
-    forced = "from tune_mtl import quiet_tensorflow\nquiet_tensorflow.cuda_driver_missing = lambda: True\n"
+    forced = (
+        "from tune_mtl import quiet_tensorflow\n"
+        "quiet_tensorflow.cuda_driver_missing = lambda: True\n"
+    )
     env = {**cli_env(), "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
         [sys.executable, "-c", forced + script],
