@@ -115,11 +115,6 @@ class SearchSpace:
         return any(d.kind == "grid" for d in self.params.values())
 
     @property
-    def is_conditional(self) -> bool:
-        """Some parameter is sampled only for some trials (``when:``)."""
-        return any(d.when for d in self.params.values())
-
-    @property
     def strategies(self) -> tuple[str, ...]:
         """The loss weightings a trial of this space can have (`tune_mtl.weighting`)."""
         if WEIGHTING_PARAM in self.params:
