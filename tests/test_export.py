@@ -154,7 +154,21 @@ def test_existing_files_are_kept_unless_overwrite(synthetic_search, tmp_path, ca
     out.write_text("mine")
     args = ["export", str(synthetic_search.path), "--knee", "--out", str(out)]
     assert main(args) == 2
-    assert "already exist; pass --overwrite" in capsys.readouterr().err
+    assert f"{out} already exists; pass --overwrite" in capsys.readouterr().err
     assert out.read_text() == "mine"
     assert main([*args, "--overwrite"]) == 0
     assert out.read_bytes()[:2] == b"PK"  # a .keras file is a zip archive
+
+
+def test_a_folder_at_out_is_refused_even_with_overwrite(synthetic_search, tmp_path, capsys) -> None:
+    out = tmp_path / "models.keras"
+    (out / "mine").mkdir(parents=True)
+    args = ["export", str(synthetic_search.path), "--knee", "--out", str(out), "--overwrite"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: --out: {out} is a folder, which export does not replace; pass a file name such "
+        "as model.keras."
+    ]
+    assert [path.name for path in out.iterdir()] == ["mine"]
+    assert not out.with_suffix(".json").exists()

@@ -18,6 +18,7 @@ from matplotlib.image import imread
 
 from tests.conftest import run_cli
 from tune_mtl import plots
+from tune_mtl.cli import main
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume_2d
 from tune_mtl.report import front_members, hypervolume_trajectory, report
@@ -469,3 +470,28 @@ def test_front_members_are_coloured_by_strategy_when_the_search_chose_one() -> N
     np.testing.assert_allclose(
         member_colours(without, objectives), WEIGHT_SCALE.to_rgba([0.2, 0.5, 0.9])
     )
+
+
+def test_a_folder_of_the_users_files_is_refused_and_an_earlier_report_replaced(
+    synthetic_search, tmp_path: Path, capsys
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<h1>my page</h1>")
+    assert main(["report", str(synthetic_search.path), "--out", str(site)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: --out {site} holds files and no tune-mtl report, which the report's index.html "
+        "and PNGs could replace; pass a new or empty folder."
+    ]
+    assert [path.name for path in site.iterdir()] == ["index.html"]
+    assert (site / "index.html").read_text() == "<h1>my page</h1>"
+
+    not_a_folder = synthetic_search.path / "trials.csv"
+    assert main(["report", str(synthetic_search.path), "--out", str(not_a_folder)]) == 2
+    assert f"--out {not_a_folder} is a file" in capsys.readouterr().err
+
+    again = tmp_path / "again"
+    first = report(synthetic_search.path, out=again)
+    first.index.write_text(first.index.read_text().replace("</h1>", " (first)</h1>"))
+    second = report(synthetic_search.path, out=again)
+    assert second.index == first.index and "(first)" not in second.index.read_text()

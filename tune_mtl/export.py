@@ -113,10 +113,17 @@ def export_model(
             f"--out must end in .keras, the format keras.models.load_model reads, but got {out}."
         )
     sidecar_path = model_path.with_suffix(".json")
+    folders = [str(p) for p in (model_path, sidecar_path) if p.is_dir()]
+    if folders:
+        raise TuneMtlError(
+            f"--out: {folders[0]} is a folder, which export does not replace; pass a file name "
+            "such as model.keras."
+        )
     existing = [str(p) for p in (model_path, sidecar_path) if p.exists()]
     if existing and not overwrite:
+        verb = "exists" if len(existing) == 1 else "exist"
         raise TuneMtlError(
-            f"{' and '.join(existing)} already exist; pass --overwrite (overwrite=True from "
+            f"{' and '.join(existing)} already {verb}; pass --overwrite (overwrite=True from "
             "Python) or another --out."
         )
     if not model_path.parent.is_dir():

@@ -32,6 +32,8 @@ __all__ = ["Report", "report", "hypervolume_trajectory", "front_members"]
 
 REPORT_DIR = "report"
 INDEX_FILE = "index.html"
+# Marks a page as tune-mtl's, so that a report may replace an earlier one at the same --out.
+GENERATOR = '<meta name="generator" content="tune-mtl">'
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,23 @@ def _front_html(objectives: Objectives, image: Any) -> str:
     )
 
 
+def _check_out(directory: Path) -> None:
+    """A folder given as ``--out`` is new, empty or an earlier report: the report never replaces
+    files of the user's (the search's own ``report/`` folder is the report's alone)."""
+    if directory.exists() and not directory.is_dir():
+        raise TuneMtlError(
+            f"--out {directory} is a file; pass a folder (a new one is created) for the report."
+        )
+    if not directory.is_dir() or not any(directory.iterdir()):
+        return
+    index = directory / INDEX_FILE
+    if not (index.is_file() and GENERATOR in index.read_text(errors="replace")):
+        raise TuneMtlError(
+            f"--out {directory} holds files and no tune-mtl report, which the report's "
+            f"{INDEX_FILE} and PNGs could replace; pass a new or empty folder."
+        )
+
+
 def report(
     experiment: str | Path, *, out: str | Path | None = None, embed_images: bool = False
 ) -> Report:
@@ -290,6 +309,8 @@ def report(
 
     result = load_results(experiment)
     directory = Path(out) if out is not None else result.path / REPORT_DIR
+    if out is not None:
+        _check_out(directory)
     directory.mkdir(parents=True, exist_ok=True)
     summary = result.summary
     objectives = result.objectives
@@ -338,6 +359,7 @@ def report(
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+{GENERATOR}
 <title>tune-mtl report: {name}</title><style>{STYLE}</style></head>
 <body>
 <h1>Search {name}</h1>
