@@ -93,9 +93,15 @@ def test_objectives_turn_every_metric_into_one_to_maximise() -> None:
          "minimised, so only worse models would pass; write {max: 0.5}."),
         ({"item": {"max": 0.9}}, "item: {max: 0.9} bounds its accuracy from above, but accuracy "
          "is maximised, so only worse models would pass; write {min: 0.9}."),
+        ({"item": {"min": 90}}, "item: {min: 90} is outside the range of accuracy, 0 to 1; "
+         "write {min: 0.9}."),
+        ({"item": {"min": -0.5}}, "item: {min: -0.5} is outside the range of accuracy, 0 to 1; "
+         "write a bound within it."),
+        ({"size": {"max": -1}}, "size: {max: -1} is outside the range of mae, 0 or more; "
+         "write a bound within it."),
     ],
 )  # fmt: skip
-def test_a_constraint_that_only_worse_models_pass_is_refused(bounds, message: str) -> None:
+def test_a_constraint_that_only_worse_models_or_none_pass_is_refused(bounds, message: str) -> None:
     tasks = [Task("item", classes="abcd"), Task("size", kind="regression")]
     with pytest.raises(TuneMtlError) as refused:
         Objectives.for_tasks(tasks, [0.25, 2.0], constraints=bounds)

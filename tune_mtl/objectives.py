@@ -83,6 +83,7 @@ class Objectives:
                     f"{task.metric} is {'minimised' if worse == 'min' else 'maximised'}, so only "
                     f"worse models would pass; write {{{better}: {bound:g}}}."
                 )
+            _check_in_range(constraint, task)
         both = sorted(set(self.objectives) & set(constrained))
         if both:
             raise TuneMtlError(
@@ -203,4 +204,20 @@ class Objectives:
                 Constraint(name, bounds.get("min"), bounds.get("max"))
                 for name, bounds in (constraints or {}).items()
             ),
+        )
+
+
+def _check_in_range(constraint: Constraint, task: Task) -> None:
+    """A bound that no model can meet (an accuracy above 1, say, written as a percentage) is
+    refused before anything trains."""
+    low, high = (0.0, 1.0) if task.kind == "classification" else (0.0, math.inf)
+    for side in ("min", "max"):
+        bound = getattr(constraint, side)
+        if bound is None or low <= bound <= high:
+            continue
+        percent = task.kind == "classification" and 1 < bound <= 100
+        fix = f"write {{{side}: {bound / 100:g}}}" if percent else "write a bound within it"
+        raise TuneMtlError(
+            f"constraints: {constraint.task}: {{{side}: {bound:g}}} is outside the range of "
+            f"{task.metric}, {'0 to 1' if high == 1 else '0 or more'}; {fix}."
         )
