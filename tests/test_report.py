@@ -19,10 +19,12 @@ from matplotlib.image import imread
 from tests.conftest import run_cli
 from tune_mtl import plots
 from tune_mtl.cli import main
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.export import export_model
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume_2d
 from tune_mtl.report import front_members, hypervolume_trajectory, report
-from tune_mtl.results import front_of, hypervolume_of, load_results
+from tune_mtl.results import format_front, front_of, hypervolume_of, load_results
 from tune_mtl.summary import Summary
 from tune_mtl.tasks import Task
 from tune_mtl.trial_files import epoch_histories
@@ -221,7 +223,7 @@ def write_folder(directory: Path, objectives: Objectives, trials: pd.DataFrame) 
         hypervolume_reference=[objectives.reference(n) for n in objectives.objectives],
         hypervolume_val=hypervolume_of(front, objectives, "val"),
         hypervolume_test=hypervolume_of(front, objectives, "test"),
-        knee_trial_id=str(front.loc[front["knee"], "trial_id"].iloc[0]),
+        knee_trial_id=str(front.loc[front["knee"], "trial_id"].iloc[0]) if len(front) else None,
         wall_seconds=90.0,
     )  # fmt: skip
     directory.mkdir(parents=True)
@@ -425,6 +427,23 @@ def test_one_objective_under_a_constraint(tmp_path: Path) -> None:
     page = html.unescape(written.index.read_text())
     assert "<dt>Constraints</dt><dd>group >= 0.6</dd>" in page
     assert "group (binary; constraint: group >= 0.6; reference accuracy 0.5)" in page
+
+
+def test_a_front_emptied_by_the_constraints_says_so(tmp_path: Path) -> None:
+    objectives = Objectives.for_tasks(
+        [Task("item", classes="abcd"), Task("group", kind="binary")],
+        references=[0.25, 0.5],
+        constraints={"group": {"min": 0.9}},
+    )
+    trials = trials_table(objectives, count=4, seed=11)
+    trials["status"] = ["completed", "completed", "stopped", "failed"]
+    trials["val_group_accuracy"] = 0.8
+    result = load_results(write_folder(tmp_path / "none", objectives, trials))
+    reason = "no completed trial met the constraints (group >= 0.9)"
+    assert format_front(result) == f"Pareto front: 0 of 4 trials: {reason}, so there is no front."
+    with pytest.raises(TuneMtlError) as refused:
+        export_model(result.path, out=tmp_path / "model.keras", knee=True)
+    assert str(refused.value).startswith(f"{result.path} has no knee: {reason}, so")
 
 
 def test_the_trajectory_counts_only_completed_feasible_trials() -> None:

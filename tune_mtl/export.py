@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from tune_mtl.errors import TuneMtlError
-from tune_mtl.results import SearchResult, load_results, replacing, write_atomically
+from tune_mtl.results import (
+    SearchResult,
+    load_results,
+    replacing,
+    why_no_front,
+    write_atomically,
+)
 from tune_mtl.trial_files import (
     count_parameters,
     epoch_history,
@@ -53,7 +59,7 @@ def _choose_trial(result: SearchResult, *, trial_id: str | None, knee: bool) -> 
         knee_id = result.summary.knee_trial_id
         if not knee_id:
             raise TuneMtlError(
-                f"{result.path} has no knee: no trial completed, so the front is empty. "
+                f"{result.path} has no knee: {why_no_front(result)}, so the front is empty. "
                 "Pass --trial ID with a trial from trials.csv."
             )
         return str(knee_id)

@@ -41,6 +41,7 @@ __all__ = [
     "loss_hypervolume_note",
     "LOSS_HYPERVOLUME_REFERENCE",
     "trial_status",
+    "why_no_front",
     "FINISHED",
 ]
 
@@ -250,11 +251,20 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else str(value)
 
 
+def why_no_front(result: SearchResult) -> str:
+    """Why a search's front is empty: no trial completed, or none met the constraints."""
+    completed = "status" in result.trials and (result.trials["status"] == "completed").any()
+    constraints = result.objectives.constraints
+    if completed and constraints:
+        bounds = "; ".join(constraint.describe() for constraint in constraints)
+        return f"no completed trial met the constraints ({bounds})"
+    return "no trial trained all its epochs"
+
+
 def _front_table(result: SearchResult) -> str:
     if result.pareto.empty:
         return (
-            f"Pareto front: 0 of {len(result.trials)} trials: no trial trained all its epochs"
-            f"{' within the constraints' if result.objectives.constraints else ''}, so there is "
+            f"Pareto front: 0 of {len(result.trials)} trials: {why_no_front(result)}, so there is "
             "no front."
         )
     objectives = result.objectives
