@@ -19,6 +19,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from tests.conftest import REPO
+from tune_mtl.cli import main
 from tune_mtl.data import synthetic
 from tune_mtl.objectives import Objectives
 from tune_mtl.space import Distribution
@@ -184,7 +185,7 @@ def test_tensorboard_command_serves_every_trial(synthetic_search) -> None:
          "--port", str(port)],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
     try:
@@ -196,11 +197,13 @@ def test_tensorboard_command_serves_every_trial(synthetic_search) -> None:
         deadline = time.monotonic() + 60
         while True:  # TensorBoard loads the event files in the background
             runs = fetch(f"{base}/runs")
-            if all(f"tensorboard/trial_{t}" in runs for t in trial_ids):
+            if all(f"trial_{t}" in runs for t in trial_ids):
                 break
             assert time.monotonic() < deadline, runs
             time.sleep(1)
-        run = f"tensorboard/trial_{trial_ids[0]}"
+        # "." holds the HParams dashboard's description of the search (its domains, metrics).
+        assert set(runs) == {".", "search", *(f"trial_{t}" for t in trial_ids)}
+        run = f"trial_{trial_ids[0]}"
         tags = fetch(f"{base}/plugin/scalars/tags")
         assert "shape/val_accuracy" in tags[run]
 
@@ -220,7 +223,17 @@ def test_tensorboard_command_serves_every_trial(synthetic_search) -> None:
              "colParams": []},
         )  # fmt: skip
         sessions = {s["name"] for g in groups["sessionGroups"] for s in g["sessions"]}
-        assert sessions == {f"tensorboard/trial_{t}" for t in trial_ids}
+        assert sessions == {f"trial_{t}" for t in trial_ids}
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        _, stderr = server.communicate(timeout=30)
+    # Neither TensorBoard's advice on its own loader nor TensorFlow's words on the missing GPU.
+    assert "NOTE: Using experimental" not in stderr and "cuda" not in stderr.lower(), stderr
+
+
+def test_a_folder_without_event_files_is_refused(tmp_path: Path, capsys) -> None:
+    assert main(["tensorboard", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {tmp_path} has no tensorboard/ folder of event files; pass the folder of a "
+        "search, e.g. results/NAME."
+    ]

@@ -1,31 +1,50 @@
-"""Serves a search's folder with TensorBoard's own server."""
+"""Serves a search's event files (``results/NAME/tensorboard``) with TensorBoard's own server."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+import sys
 from pathlib import Path
 
 from tensorboard import program
 
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.quiet_tensorflow import import_tensorflow_quietly
 
 __all__ = ["launch_tensorboard"]
 
+# The paragraph TensorBoard prints when it picks its faster loader by itself: advice for its own
+# users, about its own flags.
+_LOADER_NOTE = re.compile(r"\n?NOTE: Using experimental fast data loading logic\..*?\n\n", re.S)
+
 
 def launch_tensorboard(experiment: str | Path, *, host: str = "127.0.0.1", port: int = 6006) -> str:
-    """Starts TensorBoard on ``experiment`` in a background thread and returns its URL.
+    """Starts TensorBoard on ``experiment``'s event files in a background thread and returns its
+    URL. Runs are named as the folders there: ``trial_ID`` per trial and ``search``.
 
     It binds to ``host`` only: loopback unless asked otherwise. The process must stay alive for the
     server to keep serving.
     """
-    experiment = Path(experiment)
-    if not experiment.is_dir():
+    import_tensorflow_quietly()  # which the event files' module imports, as TensorBoard does
+
+    from tune_mtl.tensorboard_log import TENSORBOARD_DIR
+
+    logdir = Path(experiment) / TENSORBOARD_DIR
+    if not logdir.is_dir():
         raise TuneMtlError(
-            f"{experiment} is not a folder; pass a search's folder, e.g. results/NAME."
+            f"{experiment} has no {TENSORBOARD_DIR}/ folder of event files; pass the folder of a "
+            "search, e.g. results/NAME."
         )
     board = program.TensorBoard()
-    board.configure(argv=[None, "--logdir", str(experiment), "--host", host, "--port", str(port)])
+    board.configure(argv=[None, "--logdir", str(logdir), "--host", host, "--port", str(port)])
+    said = io.StringIO()
     try:
-        return board.launch()
+        with contextlib.redirect_stderr(said):
+            return board.launch()
     except program.TensorBoardServerException as error:
         raise TuneMtlError(f"TensorBoard cannot serve on {host}:{port} ({error.msg}); "
                            "pass another --port.") from error  # fmt: skip
+    finally:
+        sys.stderr.write(_LOADER_NOTE.sub("", said.getvalue()))
