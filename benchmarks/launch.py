@@ -56,8 +56,6 @@ def _env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.pop("RAY_ADDRESS", None)  # every search starts its own local Ray
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    env.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     return env
 
 

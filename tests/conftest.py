@@ -64,6 +64,7 @@ def run_cli(
 class FinishedSearch:
     path: Path
     stdout: str
+    stderr: str
 
 
 @pytest.fixture(scope="session")
@@ -76,4 +77,4 @@ def synthetic_search(tmp_path_factory: pytest.TempPathFactory) -> FinishedSearch
         cwd=root,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    return FinishedSearch(root / "results" / "e2e", done.stdout)
+    return FinishedSearch(root / "results" / "e2e", done.stdout, done.stderr)

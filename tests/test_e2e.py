@@ -90,6 +90,12 @@ def test_search_writes_trials_front_and_summary(synthetic_search, tmp_path: Path
     # Progress lines and the final table, then `pareto` prints the same front from the files.
     assert synthetic_search.stdout.count("/4] trial ") == 4
     assert "Pareto front:" in synthetic_search.stdout
+    # Neither the libraries' lines that tune-mtl says its own way nor TensorFlow's on the GPU.
+    for said in (
+        "Started a local Ray instance", "Token authentication", "A new study created",
+        "Wrote the latest version", "Configuration for experiment", "cuInit", "cuda drivers",
+    ):  # fmt: skip
+        assert said not in synthetic_search.stderr + synthetic_search.stdout, said
     again = run_cli("pareto", str(experiment), cwd=tmp_path)
     assert again.returncode == 0
     for trial_id in pareto["trial_id"]:

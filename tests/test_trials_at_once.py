@@ -51,6 +51,7 @@ def test_during_a_search_ray_keeps_its_resume_advice_and_tune_mtl_sets_its_varia
     try:
         with _tune_environment(pending=3):
             assert os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == "3"
+            assert os.environ["RAY_AIR_NEW_OUTPUT"] == "0"
             tune_logger.warning("Experiment has been interrupted, but ... Tuner.restore(...)")
             tune_logger.warning("Stop signal received (e.g. via SIGINT/Ctrl+C)")
         tune_logger.warning("Experiment has been interrupted, after the search")
@@ -60,4 +61,4 @@ def test_during_a_search_ray_keeps_its_resume_advice_and_tune_mtl_sets_its_varia
         "Stop signal received (e.g. via SIGINT/Ctrl+C)",
         "Experiment has been interrupted, after the search",
     ]
-    assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ
+    assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ and "RAY_AIR_NEW_OUTPUT" not in os.environ

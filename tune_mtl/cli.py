@@ -286,9 +286,7 @@ def tensorboard_command(
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI. Known errors print one line and exit 2; `--debug` shows the traceback."""
     args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
-    # The command prints its own progress; Ray's tables stay off unless asked for in the env.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's info lines stay off
     debug = "--debug" in args
     if debug:
         args.remove("--debug")

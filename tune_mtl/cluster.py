@@ -19,6 +19,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tune_mtl.errors import TuneMtlError
+from tune_mtl.library_logs import START_WORDS, dropping
 
 __all__ = ["LOOPBACK_NODE_IP", "Storage", "connect", "resolve_storage", "check_storage_shared"]
 
@@ -59,13 +60,14 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
         return
     node_ip = LOOPBACK_NODE_IP if sys.platform.startswith("linux") else "127.0.0.1"
     # "local" starts a new instance even where `ray start` left a cluster running.
-    ray.init(
-        address="local",
-        include_dashboard=False,
-        log_to_driver=False,
-        _node_ip_address=node_ip,
-        runtime_env=runtime_env,
-    )
+    with dropping(START_WORDS):
+        ray.init(
+            address="local",
+            include_dashboard=False,
+            log_to_driver=False,
+            _node_ip_address=node_ip,
+            runtime_env=runtime_env,
+        )
 
 
 @dataclass(frozen=True)

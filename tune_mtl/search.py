@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ from tune_mtl.cluster import Storage, check_storage_shared, connect, resolve_sto
 from tune_mtl.data import Dataset
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.experiment_state import mend_experiment_state, put_back_named_checkpoints
+from tune_mtl.library_logs import SEARCH_WORDS, dropping
 from tune_mtl.options import SEARCH_FILE, SearchOptions, check_run_settings, resolve
 from tune_mtl.outcome import finish
 from tune_mtl.problem import Problem, prepare_problem
@@ -359,19 +359,6 @@ def check_trial_fits(options: SearchOptions, resources: Mapping[str, float]) -> 
             )
 
 
-# Ray's words that tune-mtl says its own way: how to resume an interrupted search (`tune-mtl
-# search --resume`), and that trials which never started have no results yet.
-_RAY_ADVICE = {
-    "ray.tune.tune": "Experiment has been interrupted",
-    "ray.tune.analysis.experiment_analysis": "Failed to fetch metrics for",
-}
-
-
-def _drop_ray_advice(record: logging.LogRecord) -> bool:
-    advice = _RAY_ADVICE.get(record.name)
-    return advice is None or not str(record.msg).startswith(advice)
-
-
 @contextlib.contextmanager
 def _tune_environment(*, pending: int) -> Iterator[None]:
     """Ray Tune's settings for this search, read from the environment; restored afterwards."""
@@ -388,17 +375,15 @@ def _tune_environment(*, pending: int) -> Iterator[None]:
         "TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "2"),
         "TUNE_MAX_PENDING_TRIALS_PG": os.environ.get("TUNE_MAX_PENDING_TRIALS_PG", str(pending)),
         excessive: os.environ.get(excessive, "0"),
+        # The classic output: silent at verbose 0, Ray's status table at 2 (`--verbose`).
+        "RAY_AIR_NEW_OUTPUT": os.environ.get("RAY_AIR_NEW_OUTPUT", "0"),
     }
     before = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)
-    loggers = [logging.getLogger(name) for name in _RAY_ADVICE]
-    for logger in loggers:
-        logger.addFilter(_drop_ray_advice)
     try:
-        yield
+        with dropping(SEARCH_WORDS):
+            yield
     finally:
-        for logger in loggers:
-            logger.removeFilter(_drop_ray_advice)
         for key, value in before.items():
             if value is None:
                 os.environ.pop(key, None)
