@@ -1,4 +1,5 @@
-"""The builder checked on the driver: searched parameters that nothing reads are named."""
+"""The builder checked on the driver: searched parameters that nothing reads are named, and
+loss weights that no trial searches are pointed out."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from tune_mtl.problem import prepare_problem
 from tune_mtl.space import default_space_path, load_space
 
 WARNING = "searched, but neither the model builder nor tune-mtl reads"
+FIXED = "searches no loss weights"
 
 
-def warnings_of(space_path: Path, *, model: str = "small", data: str = "synthetic") -> list[str]:
+def warnings_of(
+    space_path: Path, *, model: str = "small", data: str = "synthetic", about: str = WARNING
+) -> list[str]:
     lines: list[str] = []
     prepare_problem(load_space(space_path), data=data, model=model, data_dir=None, seed=0,
                     echo=lines.append)  # fmt: skip
-    return [line.strip() for line in lines if WARNING in line]
+    return [line.strip() for line in lines if about in line]
 
 
 def test_misspelt_parameters_are_named_and_used_ones_are_not(tmp_path: Path) -> None:
@@ -35,6 +39,22 @@ def test_misspelt_parameters_are_named_and_used_ones_are_not(tmp_path: Path) -> 
 
 def test_every_parameter_of_the_default_space_is_read_by_the_default_model() -> None:
     assert warnings_of(default_space_path()) == []
+    assert warnings_of(default_space_path(), about=FIXED) == []
+
+
+def test_a_space_without_loss_weights_says_they_are_fixed(tmp_path: Path) -> None:
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text("params:\n  learning_rate: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n")
+    assert warnings_of(fixed, about=FIXED) == [
+        f"note: fixed.yaml {FIXED}, so every task weighs 1/2; add `gamma` (two tasks) or "
+        "`loss_weights: {type: simplex}` to search them."
+    ]
+    constant = tmp_path / "constant.yaml"
+    constant.write_text(fixed.read_text() + "  gamma: 0.3\n")
+    learned = tmp_path / "learned.yaml"
+    learned.write_text(fixed.read_text() + "  weighting: uncertainty\n")
+    for searched in (constant, learned):
+        assert warnings_of(searched, about=FIXED) == [], searched.name
 
 
 def test_a_model_without_branches_leaves_branch_width_unread() -> None:

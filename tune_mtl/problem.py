@@ -116,6 +116,18 @@ def _fit_weights(space: SearchSpace, objectives: Objectives) -> SearchSpace:
     )
 
 
+def _weights_fixed(space: SearchSpace, objectives: Objectives) -> bool:
+    """Whether every trial weighs the tasks alike, at 1 / N (`tune_mtl.weights`): more than one
+    task, no gamma nor simplex, and no weighting that learns the weights instead."""
+    return (
+        len(objectives.tasks) > 1
+        and not space.simplex
+        and "gamma" not in space.params
+        and "gamma" not in space.constants
+        and space.strategies == ("static",)
+    )
+
+
 def prepare_problem(
     space: SearchSpace,
     *,
@@ -139,6 +151,12 @@ def prepare_problem(
         constraints=space.constraints,
     )
     space = _fit_weights(space, objectives)
+    if _weights_fixed(space, objectives):
+        count = len(objectives.tasks)
+        echo(
+            f"  note: {space.path.name} searches no loss weights, so every task weighs 1/{count}; "
+            "add `gamma` (two tasks) or `loss_weights: {type: simplex}` to search them."
+        )
     model_code = _model_code(model, dataset)
     import keras
 
