@@ -148,6 +148,15 @@ def test_a_multi_input_dataset_keeps_its_inputs_together() -> None:
         np.testing.assert_array_equal(carved.val.inputs["image"][position], inputs["image"][index])
         assert carved.val.labels["item"][position] == labels["item"][index]
         assert carved.val.labels["size"][position] == np.float32(labels["size"][index])
+    # What a notebook shows: sizes, shapes and dtypes, not the arrays.
+    assert repr(carved) == (
+        "Dataset('custom': 32 train, 8 validation, 40 test examples; tasks item (4 classes), "
+        "size (regression))"
+    )
+    assert repr(carved.val) == (
+        "Split(8 examples; inputs image: (8, 4, 4, 1) float64, meta: (8, 3) float64; "
+        "labels item, size)"
+    )
 
 
 @pytest.mark.parametrize(

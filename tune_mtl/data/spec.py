@@ -48,6 +48,15 @@ class Split:
     def head(self, count: int) -> Split:
         return self.take(np.arange(min(count, len(self))))
 
+    def __repr__(self) -> str:
+        """The shapes and dtypes, not the arrays (a notebook shows this for a split)."""
+        arrays = _input_arrays(self.inputs)
+        shapes = ", ".join(
+            f"{name + ': ' if name else ''}{array.shape} {array.dtype}"
+            for name, array in arrays.items()
+        )
+        return f"Split({len(self)} examples; inputs {shapes}; labels {', '.join(self.labels)})"
+
 
 def _check_split(name: str, given: Any, tasks: Sequence[Task]) -> Split:
     if not isinstance(given, (tuple, list)) or len(given) != 2:
@@ -218,6 +227,9 @@ class Dataset:
             task.reference(self.train.labels[task.name], val.labels[task.name])
             for task in self.tasks
         )
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name!r}: {self.describe()})"
 
     def describe(self) -> str:
         """One line: the split sizes and the tasks."""
