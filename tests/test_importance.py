@@ -69,7 +69,15 @@ def test_too_few_completed_trials_give_a_message_not_numbers(tmp_path: Path) -> 
     assert importances.message == (
         f"Hyperparameter importance needs at least {2 * TOP_TRIALS} completed trials, but this "
         f"search has {2 * TOP_TRIALS - 1} of {2 * TOP_TRIALS + 29}; the others were stopped "
-        "early or failed. Run more trials, or pass `--scheduler none`, to see it."
+        "early or failed. Run more trials, or pass `--scheduler none` so that no trial stops "
+        "early, to see it."
+    )
+    (tmp_path / "unstopped").mkdir()
+    stored_study(tmp_path / "unstopped", trials=2 * TOP_TRIALS - 1, pruned=0)
+    unstopped = param_importances(load_study(tmp_path / "unstopped", "closed-form"))
+    assert unstopped.message is not None
+    assert unstopped.message.endswith(
+        f"this search has {2 * TOP_TRIALS - 1} of {2 * TOP_TRIALS - 1}. Run more trials to see it."
     )
 
 

@@ -72,6 +72,7 @@ def test_the_page_explains_the_missing_importance_and_tabulates_the_front(
     page = html.unescape((written / "index.html").read_text())
     completed = (pd.read_csv(synthetic_search.path / "trials.csv")["status"] == "completed").sum()
     assert f"needs at least 10 completed trials, but this search has {completed} of 4" in page
+    assert "`" not in page  # the note's code is set as code
     pareto = pd.read_csv(synthetic_search.path / "pareto.csv", dtype={"trial_id": str})
     for trial_id in pareto["trial_id"]:
         assert f"<td>{trial_id}</td>" in page

@@ -195,6 +195,7 @@ def describe(exported: ExportedModel) -> str:
     if info["metrics"]["test"]:
         parts += [f"test {name} {value:.4f}" for name, value in info["metrics"]["test"].items()]
     return (
-        f"Exported trial {info['trial_id']} ({role}, {info['epochs']} epochs) to {exported.model} "
+        f"Exported trial {info['trial_id']} ({role}, {info['epochs']} "
+        f"epoch{'s' * (info['epochs'] != 1)}) to {exported.model} "
         f"with {exported.sidecar}: {', '.join(parts)}"
     )

@@ -118,15 +118,17 @@ def param_importances(study: optuna.Study) -> Importances:
     needed = 2 * TOP_TRIALS
     if len(completed) < needed:
         total = len(study.get_trials(deepcopy=False))
+        stopped = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
         others = "; the others were stopped early or failed" if len(completed) < total else ""
+        unstopped = ", or pass `--scheduler none` so that no trial stops early," if stopped else ""
         return Importances(
             None,
             len(completed),
             varied,
             message=(
                 f"Hyperparameter importance needs at least {needed} completed trials, but this "
-                f"search has {len(completed)} of {total}{others}. Run more trials, or pass "
-                "`--scheduler none`, to see it."
+                f"search has {len(completed)} of {total}{others}. Run more trials{unstopped} to "
+                "see it."
             ),
         )
     top = max(TOP_TRIALS, math.ceil(TARGET_QUANTILE * len(completed)))

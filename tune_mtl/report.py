@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,7 +196,8 @@ def _overview_html(result: SearchResult, experiment_arg: str) -> str:
         f"batch {options.get('batch_size', '?')}",
         "Sampler, scheduler": f"{options.get('sampler', '?')}, {options.get('scheduler', '?')}",
         "Search time": f"{summary.wall_seconds / 60:.1f} min",
-        "Front": f"{summary.front_size} trials; knee {summary.knee_trial_id}",
+        "Front": f"{summary.front_size} trial{'s' * (summary.front_size != 1)}; knee "
+        f"{summary.knee_trial_id}",
         "Hypervolume": f"validation {summary.hypervolume_val:.4f}, test "
         f"{summary.hypervolume_test:.4f}, above the reference of every objective"
         f"{loss_hypervolume_note(summary)}",
@@ -278,6 +280,11 @@ def _front_html(objectives: Objectives, image: Any) -> str:
     )
 
 
+def _with_code(text: str) -> str:
+    """``text`` escaped for HTML, its `backquoted` parts as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
 def _check_out(directory: Path) -> None:
     """A folder given as ``--out`` is new, empty or an earlier report: the report never replaces
     files of the user's (the search's own ``report/`` folder is the report's alone)."""
@@ -350,7 +357,7 @@ def report(
             f"objective apart from the others. Trials stopped early do not count.{simplex}</p>"
         )
     else:
-        importance_html = f'<p class="note">{html.escape(notes["importance"])}</p>'
+        importance_html = f'<p class="note">{_with_code(notes["importance"])}</p>'
     front = front_members(result)
     all_trials = result.trials.drop(columns=["node_ip"], errors="ignore")
     name = html.escape(summary.name or result.path.name)
