@@ -29,7 +29,12 @@ from tune_mtl.space import default_space_path, load_space
         (["search", "--data", "mnist"], "data 'mnist' is neither built in"),
         (["search", "--model", "huge"], "model 'huge' is neither built in"),
         (["search", "--space", "missing.yaml"], "missing.yaml does not exist"),
-        (["pareto", "nowhere"], "nowhere has no trials.csv"),
+        (["pareto", "nowhere"], "nowhere is not a folder; pass the folder of a finished search"),
+        (["pareto", "tests"], "tests has no trials.csv, pareto.csv, summary.json; pass the folder"),
+        (
+            ["search", "--space", "tests"],
+            "search space tests is a folder; pass --space with a YAML",
+        ),
         (
             ["pareto", "nowhere", "--format", "yaml"],
             "'yaml' is not one of 'table', 'csv', 'json'; see `tune-mtl pareto --help`.",
@@ -45,6 +50,17 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, capsys
     assert lines[0].startswith("error: ")
     assert fragment in lines[0]
     assert "Traceback" not in captured.err + captured.out
+
+
+def test_a_bad_setting_in_a_space_file_names_the_file(tmp_path: Path, capsys) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("scheduler: hyperband\nparams:\n  gamma: {type: uniform, low: 0, high: 1}\n")
+    assert main(["search", "--space", str(space)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: scheduler 'hyperband' (in {space}) is not known; choose one of "
+    )
+    assert main(["search", "--space", str(space), "--scheduler", "none", "--trials", "0"]) == 2
+    assert "(in " not in capsys.readouterr().err  # a flag's value names no file
 
 
 def test_missing_data_dir_stops_before_anything_is_written(tmp_path: Path, capsys) -> None:

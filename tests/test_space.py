@@ -57,6 +57,8 @@ def test_shipped_spaces_load() -> None:
         ("constraints: {group: {least: 0.9}}\nparams:\n  dropout: 0.1\n", "{min: X}, {max: X}"),
         ("params:\n  gamma: {type: normal, low: 0, high: 1}\n", "`params.gamma.type` is 'normal'"),
         ("params:\n  learning_rate: {type: uniform, low: 0.1, high: 0.01}\n", "`low <= high`"),
+        ("params:\n  shared_width: {type: int, low: 128, high: 64}\n",
+         "`params.shared_width.low` is 128, but `low <= high` must hold (high is 64)."),
         ("params:\n  gamma: {type: uniform, low: 0, high: 1.5}\n", "gamma must lie in [0, 1]"),
         ("params:\n  gamma: 1.2\n", "`params.gamma` is 1.2"),
         ("params:\n  gamma: {type: grid, values: [0, -0.1]}\n", "gamma must lie in [0, 1]"),

@@ -87,14 +87,20 @@ class SearchOptions:
 
 def resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
     """A flag given explicitly wins over the space file, which wins over the defaults."""
-    merged = {**DEFAULTS, **space.settings, **{k: v for k, v in given.items() if v is not None}}
+    flags = {k: v for k, v in given.items() if v is not None}
+    merged = {**DEFAULTS, **space.settings, **flags}
     if space.is_grid and given.get("trials") is None:
         merged["trials"] = len(space.grid())
+
+    def source(key: str) -> str:
+        """Where a setting came from, when a space file gave it."""
+        return f" (in {space.path})" if key in space.settings and key not in flags else ""
+
     for key, builtins in (("data", BUILTIN_DATA), ("model", BUILTIN_MODELS)):
         value = merged[key]
         if isinstance(value, str) and value not in builtins and ":" not in value:
             raise TuneMtlError(
-                f"{key} {value!r} is neither built in ({', '.join(builtins)}) nor "
+                f"{key} {value!r}{source(key)} is neither built in ({', '.join(builtins)}) nor "
                 "`module:function` / `path/to/file.py:function`; name the function after a colon."
             )
     for key, allowed in (
@@ -104,15 +110,16 @@ def resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
     ):
         if merged[key] not in allowed:
             raise TuneMtlError(
-                f"{key} {merged[key]!r} is not known; choose one of {', '.join(allowed)}."
+                f"{key} {merged[key]!r}{source(key)} is not known; choose one of "
+                f"{', '.join(allowed)}."
             )
     for key in ("trials", "max_epochs", "batch_size", "repeats"):
         if merged[key] < 1:
-            raise TuneMtlError(f"{key} must be >= 1, but got {merged[key]}.")
+            raise TuneMtlError(f"{key} must be >= 1, but got {merged[key]}{source(key)}.")
     if merged["reduction_factor"] < 2:
         raise TuneMtlError(
             f"reduction_factor must be >= 2 (about 1/reduction_factor of the trials at a rung go "
-            f"on), but got {merged['reduction_factor']}."
+            f"on), but got {merged['reduction_factor']}{source('reduction_factor')}."
         )
     return merged
 

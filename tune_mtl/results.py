@@ -200,6 +200,10 @@ def write_results(
 def load_results(directory: str | Path) -> SearchResult:
     """Reads a finished search back from its folder."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise TuneMtlError(
+            f"{directory} is not a folder; pass the folder of a finished search, e.g. results/NAME."
+        )
     missing = [n for n in (TRIALS_FILE, PARETO_FILE, SUMMARY_FILE) if not (directory / n).is_file()]
     if missing:
         raise TuneMtlError(

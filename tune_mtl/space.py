@@ -183,7 +183,9 @@ class _Checker:
                 self.number(f"{key}.high", spec["high"]),
             )
             if low > high:
-                raise self.fail(f"{key}.low", low, f"`low <= high` must hold (high is {high})")
+                raise self.fail(
+                    f"{key}.low", spec["low"], f"`low <= high` must hold (high is {spec['high']})"
+                )
             if kind == "loguniform" and low <= 0:
                 raise self.fail(f"{key}.low", low, "loguniform needs low > 0")
             log = spec.get("log", False)
@@ -242,8 +244,9 @@ def load_space(path: str | Path) -> SearchSpace:
     """Reads and checks a search-space file; any problem is one `TuneMtlError` line."""
     path = Path(path)
     if not path.is_file():
+        state = "is a folder" if path.is_dir() else "does not exist"
         raise TuneMtlError(
-            f"search space {path} does not exist; pass --space with a YAML file, "
+            f"search space {path} {state}; pass --space with a YAML file, "
             f"e.g. {default_space_path()}."
         )
     try:
