@@ -123,6 +123,13 @@ def test_the_same_search_from_python_with_plain_functions(tmp_path: Path) -> Non
                 scheduler="none", name="notebook", seed=3,
             )
             print("front", len(result.pareto), "knee", result.knee["trial_id"])
+            # What the files give back is what the search returned.
+            import pandas as pd
+
+            again = tune_mtl.load_results(result.path)
+            pd.testing.assert_frame_equal(again.trials, result.trials)
+            pd.testing.assert_frame_equal(again.pareto, result.pareto)
+            assert again.summary == result.summary
     """)
     (folder / "notebook.py").write_text(script)
     (folder / "models.py").unlink()  # nothing to import: the functions live in __main__

@@ -210,13 +210,23 @@ def load_results(directory: str | Path) -> SearchResult:
             f"{directory} has no {', '.join(missing)}; pass the folder of a finished search, "
             "e.g. results/NAME."
         )
-    # Trial IDs are hex; "00012345" must not become the number 12345.
     return SearchResult(
         directory,
-        pd.read_csv(directory / TRIALS_FILE, dtype={"trial_id": str}),
-        pd.read_csv(directory / PARETO_FILE, dtype={"trial_id": str}),
+        _read_table(directory / TRIALS_FILE),
+        _read_table(directory / PARETO_FILE),
         Summary.from_json((directory / SUMMARY_FILE).read_text()),
     )
+
+
+# Columns that hold text, as the search wrote them: trial IDs are hex ("00012345" must not become
+# the number 12345), and an empty one (no error, say) reads back as "", not NaN.
+TEXT_COLUMNS = ("trial_id", "node_id", "node_ip", "error")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str))
+    present = [column for column in TEXT_COLUMNS if column in table]
+    return table.fillna(dict.fromkeys(present, ""))
 
 
 FRONT_FORMATS = ("table", "csv", "json")
