@@ -430,6 +430,18 @@ def test_one_objective_under_a_constraint(tmp_path: Path) -> None:
     assert "group (binary; constraint: group >= 0.6; reference accuracy 0.5)" in page
 
 
+def test_functions_passed_from_python_are_named_so(tmp_path: Path) -> None:
+    objectives = Objectives.for_tasks(
+        [Task("item", classes="abcd"), Task("group", kind="binary")], references=[0.25, 0.5]
+    )
+    folder = write_folder(tmp_path / "py", objectives, trials_table(objectives, count=4, seed=3))
+    summary = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps({**summary, "data": None, "model": None}))
+    page = report(folder, out=tmp_path / "report").index.read_text()
+    assert "<dt>Data set</dt><dd>passed from Python</dd>" in page
+    assert "<dt>Model</dt><dd>passed from Python</dd>" in page
+
+
 def test_a_front_emptied_by_the_constraints_says_so(tmp_path: Path) -> None:
     objectives = Objectives.for_tasks(
         [Task("item", classes="abcd"), Task("group", kind="binary")],

@@ -185,12 +185,14 @@ def _overview_html(result: SearchResult, experiment_arg: str) -> str:
         _task_html(task, reference, objectives)
         for task, reference in zip(objectives.tasks, objectives.references, strict=True)
     )
+    # A loader or builder passed from Python as an object has no import string to show.
+    from_python = "passed from Python"
     items = {
-        "Data set": str(summary.data),
+        "Data set": summary.data or from_python,
         "Tasks": tasks,
         "Objectives": ", ".join(task.label for task in objectives.objective_tasks),
         "Constraints": ", ".join(c.describe() for c in objectives.constraints) or "none",
-        "Model": str(summary.model),
+        "Model": summary.model or from_python,
         "Trials": f"{len(result.trials)} ({counts})",
         "Budget": f"up to {options.get('max_epochs', '?')} epochs a trial, "
         f"batch {options.get('batch_size', '?')}",
