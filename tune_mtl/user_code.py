@@ -171,6 +171,6 @@ def call_user(function: Callable[..., Any], *args: Any, role: str, name: str) ->
     except Exception as error:  # the user's code may raise anything; say which and where
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise TuneMtlError(
-            f"{role} {name} raised {type(error).__name__}: {message}; fix it (run once with "
-            "--debug for the traceback)."
+            f"{role} {name} raised {type(error).__name__}: {message}; fix it (its traceback: "
+            "--debug on the command line, the chained exception in Python)."
         ) from error
