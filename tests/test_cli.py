@@ -122,7 +122,7 @@ def test_a_space_files_reduction_factor_below_2_is_one_line(tmp_path: Path, caps
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == (
         "error: reduction_factor must be >= 2 (about 1/reduction_factor of the trials at a rung "
-        "go on), but got 1."
+        f"go on), but got 1 (in {space})."
     )
     assert not (tmp_path / "r").exists()
 

@@ -253,7 +253,7 @@ def test_conditional_parameters_are_sampled_only_for_their_strategy(tmp_path: Pa
     path.write_text(CONDITIONAL)
     space = load_space(path)
     assert space.params["dwa_temperature"].when == (("weighting", ("dwa",)),)
-    assert space.is_conditional and space.strategies[0] == "static"
+    assert space.strategies[0] == "static"
     objectives = Objectives.for_tasks(
         (Task("a", classes=("x", "y")), Task("b", classes=("x", "y"))), [0.5, 0.5]
     )
