@@ -7,6 +7,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
+from ray import cloudpickle
 
 from tune_mtl.data import synthetic
 from tune_mtl.objectives import Objectives
@@ -116,3 +117,19 @@ def test_simplex_weights_regression_direction_and_constraints_reach_optuna(tmp_p
     assert [t.values for t in study.trials] == [[0.8, 1.0], [0.8, 1.0]]
     violations = [t.constraints for t in study.trials]
     assert violations == [{"group": pytest.approx(0.9 - 0.95)}, {"group": pytest.approx(0.9 - 0.7)}]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random"])
+def test_every_searcher_pickles_as_ray_saves_it_and_proposes_on(tmp_path: Path, sampler) -> None:
+    """Ray pickles the searcher with the Tuner and in the experiment state it resumes from."""
+    space = load_space(space_file(tmp_path, "  gamma: {type: uniform, low: 0, high: 1}\n"))
+    searcher = make_searcher(space, OBJECTIVES, sampler=sampler, trials=8, max_epochs=2, seed=0,
+                             study_dir=tmp_path, study_name="s")  # fmt: skip
+    first = searcher.suggest("t0")
+    searcher.on_trial_complete(
+        "t0", {"val_shape_accuracy": 0.5, "val_family_accuracy": 0.6, "training_iteration": 2}
+    )
+    restored = cloudpickle.loads(cloudpickle.dumps(searcher))
+    second = restored.suggest("t1")
+    assert 0 <= first["gamma"] <= 1 and 0 <= second["gamma"] <= 1
+    assert len(load_study(tmp_path, "s").trials) == 2

@@ -11,6 +11,7 @@ DWA's temperature is neither sampled nor learned from for a ``static`` trial.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,20 @@ class _TuneGridSampler(optuna.samplers.GridSampler):
         return None
 
 
+class _PicklableNSGAII(optuna.samplers.NSGAIISampler):
+    """Optuna's NSGA-II sampler, which Ray can pickle (it saves the searcher to resume a search):
+    Optuna 5.1's holds a thread lock, which is left out and made anew when it is unpickled."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_thread_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.Lock()
+
+
 def _sampler(
     name: str, space: SearchSpace, *, trials: int, seed: int
 ) -> optuna.samplers.BaseSampler:
@@ -100,7 +115,7 @@ def _sampler(
         # The constant liar keeps parallel workers from proposing the same point.
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, trials // 5))
+        return _PicklableNSGAII(seed=seed, population_size=max(4, trials // 5))
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "gp":
