@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -18,6 +19,7 @@ import pytest
 from ray import tune
 
 from tests.conftest import CLI, cli_env, run_cli
+from tests.schedulers.test_mo_asha import search_options
 from tune_mtl.data import synthetic
 from tune_mtl.experiment_state import STATE_FILES
 from tune_mtl.progress import PROGRESS_LINE
@@ -105,6 +107,17 @@ def _stop_leftovers(search: subprocess.Popen) -> None:
         pass
 
 
+def test_the_resume_command_names_the_cluster_given_with_address(tmp_path: Path) -> None:
+    options = replace(search_options("asha"), results=tmp_path, name="exp")
+    local = options.interrupted("1 of 4 trials finished")
+    assert str(local) == (
+        "search interrupted with 1 of 4 trials finished; its state is saved. Resume it with: "
+        f"tune-mtl search --resume {tmp_path / 'exp'}"
+    )
+    cluster = replace(options, address="127.0.0.2:6390").interrupted("1 of 4 trials finished")
+    assert str(cluster).endswith(f"--resume {tmp_path / 'exp'} --address 127.0.0.2:6390")
+
+
 @pytest.mark.slow
 def test_ctrl_c_saves_the_search_and_resume_completes_it(tmp_path: Path) -> None:
     search = _start(tmp_path)
@@ -159,32 +172,35 @@ def test_negative_counts_are_refused(tmp_path: Path, flag: str) -> None:
 
 
 @pytest.mark.e2e
-def test_a_search_killed_during_its_repeats_resumes_them(tmp_path: Path) -> None:
-    """The extra runs that had finished are kept as they were; the others run; the front is on
-    the means of all of them. An extra run takes about REPEAT_EPOCHS seconds, so the driver is
-    killed (4 s after the first finishes) while the second runs."""
+def test_a_search_interrupted_during_its_repeats_resumes_them(tmp_path: Path) -> None:
+    """Ctrl-C while the front's candidates train again ends as Ctrl-C during the trials does.
+    The extra runs that had finished are kept as they were; the others run; the front is on the
+    means of all of them. An extra run takes seconds (batches of two), so Ctrl-C as the first
+    finishes comes while the second runs."""
     args = [
         "search", "--data", "synthetic", "--scheduler", "none", "--concurrency", "1",
-        "--trials", "2", "--max-epochs", str(REPEAT_EPOCHS), "--repeats", "3",
-        "--results", str(tmp_path), "--name", "exp",
+        "--trials", "2", "--max-epochs", str(REPEAT_EPOCHS), "--batch-size", "2",
+        "--repeats", "3", "--results", str(tmp_path), "--name", "exp",
     ]  # fmt: skip
     search = subprocess.Popen(
         [*CLI, *args], cwd=tmp_path, env=cli_env(), text=True, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     runs = tmp_path / "exp-repeats"
+    experiment = tmp_path / "exp"
     try:
         deadline = time.monotonic() + 300
         while not (finished := _finished_runs(runs)) and search.poll() is None:
             assert time.monotonic() < deadline, "no extra run finished within 300 s"
-            time.sleep(0.5)
-        assert search.poll() is None, "the search ended before it could be killed"
-        time.sleep(4)  # the experiment state is saved every 2 s
-        os.killpg(search.pid, signal.SIGKILL)
-        search.wait(timeout=60)
+            time.sleep(0.1)
+        assert search.poll() is None, "the search ended before it could be interrupted"
+        search.send_signal(signal.SIGINT)
+        _, stderr = search.communicate(timeout=300)
     finally:
         _stop_leftovers(search)
-    experiment = tmp_path / "exp"
+    assert search.returncode == 130, stderr[-3000:]
+    (message,) = [line for line in stderr.splitlines() if line.startswith("search interrupted")]
+    assert message.endswith(f"Resume it with: tune-mtl search --resume {experiment}")
     assert not (experiment / "summary.json").exists()
     kept = {path: path.read_text() for path in _finished_runs(runs)}
     assert set(finished) <= set(kept)

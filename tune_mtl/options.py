@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tune_mtl.errors import TuneMtlError
+from tune_mtl.errors import SearchInterrupted, TuneMtlError
 from tune_mtl.learning_rate import SCHEDULES as LEARNING_RATE_SCHEDULES
 from tune_mtl.searcher import SAMPLERS
 from tune_mtl.space import SearchSpace
@@ -71,6 +71,17 @@ class SearchOptions:
     learning_rate_schedule: str = "constant"  # one of tune_mtl.learning_rate.SCHEDULES
     # About 1/reduction_factor of the trials that reach a rung of (MO-)ASHA go on to the next.
     reduction_factor: int = 4
+    # The cluster given with --address (None: RAY_ADDRESS or a local Ray), for the resume command.
+    address: str | None = None
+
+    def interrupted(self, progress: str) -> SearchInterrupted:
+        """The error of this search stopped before its end, ``progress`` saying how far it got;
+        it ends with the command that resumes the search, on the same cluster."""
+        again = f" --address {self.address}" if self.address else ""
+        return SearchInterrupted(
+            f"search interrupted with {progress}; its state is saved. Resume it with: "
+            f"tune-mtl search --resume {self.results / self.name}{again}"
+        )
 
     def to_json(self) -> str:
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}

@@ -16,7 +16,7 @@ from ray import tune
 
 from tune_mtl import __version__
 from tune_mtl.cluster import Storage
-from tune_mtl.errors import SearchInterrupted, TuneMtlError
+from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.options import SearchOptions
 from tune_mtl.problem import Problem
@@ -237,10 +237,7 @@ def finish(
         )
     finished = trials_table["status"].isin(FINISHED).sum()
     if interrupted(trials_table["status"], trials=options.trials, budget_spent=budget_spent):
-        raise SearchInterrupted(
-            f"search interrupted with {finished} of {options.trials} trials finished; its state "
-            f"is saved. Resume it with: tune-mtl search --resume {experiment_dir}"
-        )
+        raise options.interrupted(f"{finished} of {options.trials} trials finished")
     runs_table, repeat_seconds = None, None
     if options.repeats > 1 and repeat is not None:
         front, runs_table, repeat_seconds = _noise_aware_front(

@@ -87,6 +87,11 @@ def run_repeats(
         )
     grid = tuner.fit()
     seconds = time.perf_counter() - started
+    ended = grid.num_terminated + grid.num_errors
+    if ended < len(plan):  # Ctrl-C: Ray saved the runs' state, and resume continues them
+        raise options.interrupted(
+            f"{ended} of {len(plan)} extra runs of the front's candidates done"
+        )
     done = []
     for index in range(len(grid)):
         result = grid[index]

@@ -147,6 +147,7 @@ def search(
         max_failures=max_failures,
         time_budget_s=time_budget_s,
         load_in_trials=load_in_trials,
+        address=address,
     )
     experiment_dir = options.results / options.name
     if experiment_dir.exists():
@@ -211,7 +212,7 @@ def resume(
             f"--resume {path}: that search has finished; `tune-mtl pareto {path}` prints its front."
         )
     saved = SearchOptions.from_json((path / SEARCH_FILE).read_text())
-    options = replace(saved, results=path.parent, name=path.name)
+    options = replace(saved, results=path.parent, name=path.name, address=address)
     storage = resolve_storage(options.storage_path, default=options.results)
     space_file = load_space(options.space)
     given = {"data": data if data is not None else options.data,
