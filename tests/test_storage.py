@@ -17,6 +17,7 @@ import pyarrow.fs
 import pytest
 
 from tests.conftest import run_cli
+from tune_mtl.cli import main
 from tune_mtl.data import synthetic
 
 CREDENTIALS = {
@@ -89,6 +90,10 @@ def test_the_experiment_is_stored_on_s3_and_reads_back(s3_endpoint: str, tmp_pat
     stored = {info.base_name for info in filesystem.get_file_info(pyarrow.fs.FileSelector(root))}
     assert any(name.startswith("experiment_state") for name in stored)
     assert {f"trial_{trial_id}" for trial_id in trials["trial_id"]} <= stored
+    # The driver's files too, so that the bucket holds the whole search.
+    assert {"trials.csv", "pareto.csv", "summary.json", "search.json", "optuna.journal"} <= stored
+    with filesystem.open_input_stream(f"{root}/trials.csv") as stream:
+        assert stream.read() == (tmp_path / "on-s3" / "trials.csv").read_bytes()
     for trial in trials.itertuples():
         folder = f"{root}/trial_{trial.trial_id}"
         with filesystem.open_input_stream(f"{folder}/result.json") as stream:
@@ -99,6 +104,24 @@ def test_the_experiment_is_stored_on_s3_and_reads_back(s3_endpoint: str, tmp_pat
             assert last[column] == pytest.approx(getattr(trial, column))
         files = filesystem.get_file_info(pyarrow.fs.FileSelector(folder, recursive=True))
         assert any(info.path.endswith("/model.keras") for info in files)
+
+
+@pytest.mark.e2e
+def test_a_storage_folder_holds_the_whole_search_and_commands_work_on_it(
+    tmp_path: Path, capsys
+) -> None:
+    """Ray writes the checkpoints to --storage-path and the driver its tables to --results; at
+    the end the tables join the checkpoints, so the storage folder is a search's folder."""
+    done = _search(tmp_path, str(tmp_path / "store"), "kept")
+    assert done.returncode == 0, done.stderr[-3000:]
+    stored = tmp_path / "store" / "kept"
+    assert f"Copied the results to {stored}, beside the checkpoints" in done.stdout
+    for name in ("trials.csv", "pareto.csv", "summary.json", "search.json", "optuna.journal"):
+        assert (stored / name).read_bytes() == (tmp_path / "kept" / name).read_bytes(), name
+    assert (stored / "tensorboard").is_dir()
+    out = tmp_path / "knee.keras"
+    assert main(["export", str(stored), "--knee", "--out", str(out)]) == 0, capsys.readouterr()
+    assert out.read_bytes()[:2] == b"PK"  # a .keras file is a zip archive
 
 
 def test_a_missing_bucket_is_refused_before_anything_is_written(

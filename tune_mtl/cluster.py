@@ -87,6 +87,21 @@ class Storage:
         base = self.given.split("?")[0] if self.filesystem is not None else self.root
         return f"{base.rstrip('/')}/{name}"
 
+    def add_files(self, folder: Path, name: str) -> bool:
+        """Copies the files of ``folder`` (a search's tables, study and event files, which the
+        driver writes) beside Ray's in experiment ``name``, so that the stored experiment holds
+        the whole search; returns False where ``folder`` is that place already."""
+        destination = self.experiment_path(name)
+        if self.filesystem is None and Path(destination).resolve() == folder.resolve():
+            return False
+        pyarrow.fs.copy_files(
+            str(folder.resolve()),
+            destination,
+            source_filesystem=pyarrow.fs.LocalFileSystem(),
+            destination_filesystem=self.filesystem or pyarrow.fs.LocalFileSystem(),
+        )
+        return True
+
 
 def resolve_storage(storage_path: str | None, *, default: Path) -> Storage:
     """Turns ``--storage-path`` (a folder or a pyarrow URI) into a filesystem and a root."""

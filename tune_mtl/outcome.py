@@ -275,4 +275,7 @@ def finish(
         repeats=options.repeats,
         repeat_seconds=repeat_seconds,
     )
-    return write_results(experiment_dir, trials_table, front, summary, runs=runs_table)
+    result = write_results(experiment_dir, trials_table, front, summary, runs=runs_table)
+    if storage.add_files(experiment_dir, options.name):
+        echo(f"Copied the results to {storage.location(options.name)}, beside the checkpoints")
+    return result
