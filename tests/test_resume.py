@@ -20,6 +20,7 @@ from ray import tune
 
 from tests.conftest import CLI, cli_env, run_cli
 from tests.schedulers.test_mo_asha import search_options
+from tune_mtl.cluster import LOOPBACK_NODE_IP
 from tune_mtl.data import synthetic
 from tune_mtl.experiment_state import STATE_FILES
 from tune_mtl.progress import PROGRESS_LINE
@@ -69,6 +70,8 @@ def _check_resumed(experiment: Path, finished_before: list[str]) -> str:
     assert len(trials) == TRIALS and trials["trial_id"].is_unique
     assert set(finished_before) <= set(trials["trial_id"])
     assert (trials["status"] == "completed").all()
+    # Where each ran, also the trials of the Ray session before the resume.
+    assert (trials["node_ip"] == LOOPBACK_NODE_IP).all(), trials["node_ip"]
     # Every task's validation metric, for the trials run before and after the interruption.
     val_columns = [task.column("val") for task in synthetic.TASKS]
     assert val_columns == ["val_shape_accuracy", "val_family_accuracy"]

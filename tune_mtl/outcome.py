@@ -67,7 +67,9 @@ def _trials_frame(
     params: list[str],
     objectives: Objectives,
 ) -> pd.DataFrame:
-    # Ray's own `node_ip` result is the address a worker guesses; the node id is exact.
+    # Ray's own `node_ip` result is the address a worker guesses; the node id is exact, and this
+    # Ray session knows the address of each of its nodes. A trial that ended before a resume ran
+    # on a node of an earlier session: its guess is all there is.
     node_ips = {node["NodeID"]: node["NodeManagerAddress"] for node in ray.nodes()}
     rows = []
     for trial in analysis.trials:
@@ -91,7 +93,7 @@ def _trials_frame(
             row["feasible"] = bool(last) and max(objectives.violations(last)) <= 0
         row["seconds"] = last.get("time_total_s", np.nan)
         row["node_id"] = last.get("node_id", "")
-        row["node_ip"] = node_ips.get(row["node_id"], "")
+        row["node_ip"] = node_ips.get(row["node_id"]) or last.get("node_ip", "")
         factory = trial.placement_group_factory
         resources: dict[str, float] = factory.required_resources if factory is not None else {}
         row["cpus"] = resources.get("CPU", 0.0)
