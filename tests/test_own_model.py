@@ -248,3 +248,22 @@ def test_every_task_pair_of_weights_is_searched() -> None:
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
     for i, j in itertools.combinations(range(3), 2):
         assert (weights[:, i] > weights[:, j]).any() and (weights[:, i] < weights[:, j]).any()
+
+
+def test_a_package_in_the_current_folder_imports_as_with_python_m(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The `tune-mtl` script puts its own folder first on sys.path, not the user's."""
+    from tune_mtl.user_code import resolve_function
+
+    package = tmp_path / "mine_here"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text(OWN_CODE.read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    code = resolve_function("mine_here.models:build", flag="--model", builtins={})
+    assert code.reference == "mine_here.models:build" and code.ship == (str(package),)
+    assert code.function.__module__ == "mine_here.models"
+    monkeypatch.delitem(sys.modules, "mine_here")
+    monkeypatch.delitem(sys.modules, "mine_here.models")

@@ -13,6 +13,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import sysconfig
 from collections.abc import Callable
@@ -95,6 +96,19 @@ def _load_file(path: Path, *, flag: str) -> Any:
     return module
 
 
+def _import_here(target: str) -> Any:
+    """Imports module ``target``, also from the current folder as ``python -m`` would: the
+    `tune-mtl` script's own folder, not the user's, heads ``sys.path``."""
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as error:
+        here = os.getcwd()
+        if error.name != target.split(".")[0] or here in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(target)
+
+
 def reference_of(function: Callable[..., Any]) -> str | None:
     """``module:name`` of an importable function; None for one defined in ``__main__``."""
     module = getattr(function, "__module__", None)
@@ -136,7 +150,7 @@ def resolve_function(
         ship: tuple[str, ...] = (str(path),)
     else:
         try:
-            module = importlib.import_module(target)
+            module = _import_here(target)
         except ImportError as error:
             raise TuneMtlError(
                 f"{flag} {given!r}: module {target!r} cannot be imported ({error}); install it, "
