@@ -58,8 +58,10 @@ def test_a_search_ends_normally_when_its_budget_runs_out(tmp_path: Path) -> None
     pareto = pd.read_csv(experiment / "pareto.csv", dtype={"trial_id": str})
     summary = json.loads((experiment / "summary.json").read_text())
 
+    assert f"The time budget of {BUDGET:g} s ran out" in done.stdout
     assert 1 <= len(trials) < TRIALS
     assert set(trials["status"]) <= {"completed", "stopped"}
+    assert (trials["epochs"] >= 1).all()  # trials that had not ended an epoch are left out
     assert (trials.loc[trials["status"] == "stopped", "epochs"] < EPOCHS).all()
     assert (trials.loc[trials["status"] == "completed", "epochs"] == EPOCHS).all()
     completed = set(trials.loc[trials["status"] == "completed", "trial_id"])
@@ -83,6 +85,7 @@ def test_the_trial_running_when_the_budget_runs_out_is_stopped(tmp_path: Path) -
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "The time budget of 20 s ran out." in done.stdout
     assert "no trial trained all its epochs, so there is no front" in done.stdout
     experiment = tmp_path / "budget"
     trials = pd.read_csv(experiment / "trials.csv", dtype={"trial_id": str})

@@ -207,6 +207,22 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _after_the_budget(
+    trials_table: pd.DataFrame, budget: float | None, echo: Callable[[str], Any]
+) -> pd.DataFrame:
+    """The trials of a search whose time budget ran out, less those it stopped before they
+    reported an epoch (most had not started): they trained nothing to judge."""
+    unstarted = (trials_table["status"] == "stopped") & (trials_table["epochs"] == 0)
+    if unstarted.all():
+        raise TuneMtlError(
+            f"the time budget of {budget:g} s ran out before any trial ended an epoch; pass a "
+            "larger --time-budget."
+        )
+    left_out = f"; {unstarted.sum()} trial(s) without an epoch left out" if unstarted.any() else ""
+    echo(f"The time budget of {budget:g} s ran out{left_out}.")
+    return trials_table[~unstarted].reset_index(drop=True)
+
+
 def finish(
     options: SearchOptions,
     storage: Storage,
@@ -232,11 +248,8 @@ def finish(
     )
     params = [*problem.space.params, *problem.space.constants]
     trials_table = _trials_frame(analysis, options, params, objectives)
-    if trials_table.empty and budget_spent:
-        raise TuneMtlError(
-            f"the time budget of {options.time_budget_s:g} s ran out before any trial started; "
-            "pass a larger --time-budget."
-        )
+    if budget_spent:
+        trials_table = _after_the_budget(trials_table, options.time_budget_s, echo)
     finished = trials_table["status"].isin(FINISHED).sum()
     if interrupted(trials_table["status"], trials=options.trials, budget_spent=budget_spent):
         raise options.interrupted(f"{finished} of {options.trials} trials finished")
