@@ -30,6 +30,7 @@ from tune_mtl.results import (
     why_no_front,
     write_atomically,
 )
+from tune_mtl.text import counted
 from tune_mtl.trial_files import (
     count_parameters,
     epoch_history,
@@ -195,7 +196,7 @@ def describe(exported: ExportedModel) -> str:
     if info["metrics"]["test"]:
         parts += [f"test {name} {value:.4f}" for name, value in info["metrics"]["test"].items()]
     return (
-        f"Exported trial {info['trial_id']} ({role}, {info['epochs']} "
-        f"epoch{'s' * (info['epochs'] != 1)}) to {exported.model} "
+        f"Exported trial {info['trial_id']} ({role}, {counted(info['epochs'], 'epoch')}) to "
+        f"{exported.model} "
         f"with {exported.sidecar}: {', '.join(parts)}"
     )

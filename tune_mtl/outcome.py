@@ -33,6 +33,7 @@ from tune_mtl.results import (
 )
 from tune_mtl.scheduling import scheduler_metric
 from tune_mtl.summary import Summary
+from tune_mtl.text import counted
 from tune_mtl.trial_files import MODEL_FILE
 from tune_mtl.weighting import WEIGHTING_PARAM, final_weights
 from tune_mtl.weights import weight_columns
@@ -218,7 +219,8 @@ def _after_the_budget(
             f"the time budget of {budget:g} s ran out before any trial ended an epoch; pass a "
             "larger --time-budget."
         )
-    left_out = f"; {unstarted.sum()} trial(s) without an epoch left out" if unstarted.any() else ""
+    left = counted(unstarted.sum(), "trial")
+    left_out = f"; {left} without an epoch left out" if unstarted.any() else ""
     echo(f"The time budget of {budget:g} s ran out{left_out}.")
     return trials_table[~unstarted].reset_index(drop=True)
 

@@ -27,6 +27,7 @@ from ray.tune import Callback
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume, pareto_mask
 from tune_mtl.results import trial_status
+from tune_mtl.text import counted
 
 __all__ = ["SearchProgress", "LiveBlock", "error_line", "PROGRESS_LINE", "format_duration"]
 
@@ -226,7 +227,7 @@ class SearchProgress(Callback):
             for task in objectives.tasks
         )
         seconds = result.get("time_total_s", 0.0)
-        return status, f"{text}  ({epochs} epoch{'s' * (epochs != 1)}, {seconds:.0f} s)"
+        return status, f"{text}  ({counted(epochs, 'epoch')}, {seconds:.0f} s)"
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         # A resumed search starts with the trials that ended before it was interrupted.

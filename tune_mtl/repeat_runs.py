@@ -19,6 +19,7 @@ from tune_mtl.cluster import Storage
 from tune_mtl.experiment_state import mend_experiment_state, put_back_named_checkpoints
 from tune_mtl.options import SearchOptions
 from tune_mtl.repeats import SEED_KEY
+from tune_mtl.text import counted
 from tune_mtl.trainable import RUN_KEY, TrialData, TrialSettings, train_repeat
 
 __all__ = ["Run", "run_repeats", "REPEATS_SUFFIX"]
@@ -58,8 +59,9 @@ def run_repeats(
     name = f"{options.name}{REPEATS_SUFFIX}"
     path = storage.experiment_path(name)
     echo(
-        f"Training the {len(configs)} candidates {len(seeds)} more time(s) each, with seeds "
-        f"{', '.join(map(str, seeds))} ({len(plan)} trials) ..."
+        f"Training the {counted(len(configs), 'candidate')} {counted(len(seeds), 'more time')} "
+        f"each, with {'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))} "
+        f"({counted(len(plan), 'trial')}) ..."
     )
     started = time.perf_counter()
     if tune.Tuner.can_restore(path, storage_filesystem=storage.filesystem):

@@ -26,6 +26,7 @@ from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume, pareto_mask
 from tune_mtl.results import SearchResult, load_results, loss_hypervolume_note
 from tune_mtl.tasks import Task
+from tune_mtl.text import counted
 from tune_mtl.trial_files import count_parameters, epoch_histories, latest_checkpoint
 from tune_mtl.weights import SIMPLEX_PREFIX
 
@@ -198,8 +199,7 @@ def _overview_html(result: SearchResult, experiment_arg: str) -> str:
         f"batch {options.get('batch_size', '?')}",
         "Sampler, scheduler": f"{options.get('sampler', '?')}, {options.get('scheduler', '?')}",
         "Search time": f"{summary.wall_seconds / 60:.1f} min",
-        "Front": f"{summary.front_size} trial{'s' * (summary.front_size != 1)}; knee "
-        f"{summary.knee_trial_id}",
+        "Front": f"{counted(summary.front_size, 'trial')}; knee {summary.knee_trial_id}",
         "Hypervolume": f"validation {summary.hypervolume_val:.4f}, test "
         f"{summary.hypervolume_test:.4f}, above the reference of every objective"
         f"{loss_hypervolume_note(summary)}",

@@ -294,7 +294,7 @@ def _front_table(result: SearchResult) -> str:
     text = table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
     volume = result.summary.hypervolume_test
     repeats = result.summary.repeats
-    means = f", metrics are means of {repeats} seeds (spread in pareto.csv)" if repeats > 1 else ""
+    means = f"; metrics are means of {repeats} seeds, spread in pareto.csv" if repeats > 1 else ""
     return (
         f"Pareto front: {len(table)} of {len(result.trials)} trials (* knee{means}), "
         f"test hypervolume {volume:.4f}{loss_hypervolume_note(result.summary)}\n{text}"

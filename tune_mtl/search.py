@@ -34,6 +34,7 @@ from tune_mtl.results import SUMMARY_FILE, SearchResult, write_atomically
 from tune_mtl.scheduling import make_scheduler, rungs
 from tune_mtl.searcher import make_searcher
 from tune_mtl.space import SearchSpace, default_space_path, load_space
+from tune_mtl.text import counted
 from tune_mtl.trial_files import trial_dir
 from tune_mtl.user_code import reference_of
 
@@ -269,7 +270,7 @@ def _connect(
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
     echo(
-        f"  {cpus:g} CPU{'s' * (cpus != 1)}, {gpus:g} GPU{'s' * (gpus != 1)} "
+        f"  {counted(cpus, 'CPU')}, {counted(gpus, 'GPU')} "
         f"({time.perf_counter() - step_started:.1f} s)"
     )
     if not cluster:  # a cluster's autoscaler may add a node that fits; a local Ray cannot
@@ -424,8 +425,8 @@ def _tuner(
     budget = options.time_budget_s
     budget_text = f", time budget {budget:g} s" if budget is not None else ""
     echo(
-        f"Searching: {options.trials} trial{'s' * (options.trials != 1)}, up to "
-        f"{options.max_epochs} epoch{'s' * (options.max_epochs != 1)} each "
+        f"Searching: {counted(options.trials, 'trial')}, up to "
+        f"{counted(options.max_epochs, 'epoch')} each "
         f"({options.learning_rate_schedule} learning rate), "
         f"sampler {options.sampler}, {_scheduler_text(options)}{budget_text}; "
         f"results in {experiment_dir}"
