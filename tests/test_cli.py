@@ -163,3 +163,20 @@ def test_a_trial_larger_than_the_local_machine_is_one_line_not_a_wait(tmp_path: 
         .startswith("error: --cpus-per-trial 64 asks for more than this machine's ")
     )
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("trials", "runs"), [("2", "the first 2"), ("5", "each once, then 2 of them again")]
+)
+def test_a_trial_count_other_than_the_grids_says_what_runs(
+    tmp_path: Path, capsys, trials: str, runs: str
+) -> None:
+    space = tmp_path / "grid.yaml"
+    space.write_text("data: synthetic\nparams:\n  gamma: {type: grid, values: [0, 0.5, 1]}\n")
+    (tmp_path / "taken").mkdir()  # stops the search right after the note, before it loads data
+    args = ["search", "--space", str(space), "--trials", trials, "--results", str(tmp_path),
+            "--name", "taken"]  # fmt: skip
+    assert main(args) == 2
+    assert capsys.readouterr().out.splitlines() == [
+        f"note: the grid of grid.yaml has 3 points; --trials {trials} runs {runs}."
+    ]

@@ -122,6 +122,17 @@ def search(
         "learning_rate_schedule": learning_rate_schedule, "reduction_factor": reduction_factor,
     }  # fmt: skip
     merged = resolve(space_file, given)
+    if space_file.is_grid and (trials_asked := merged["trials"]) != len(space_file.grid()):
+        points = len(space_file.grid())
+        runs = (
+            f"the first {trials_asked}"
+            if trials_asked < points
+            else f"each once, then {trials_asked - points} of them again"
+        )
+        echo(
+            f"note: the grid of {space_file.path.name} has {counted(points, 'point')}; --trials "
+            f"{trials_asked} runs {runs}."
+        )
     check_run_settings(
         concurrency=concurrency,
         cpus_per_trial=cpus_per_trial,
