@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import run_cli
 from tune_mtl.cli import main
-from tune_mtl.outcome import interrupted
+from tune_mtl.errors import TuneMtlError
+from tune_mtl.outcome import _after_the_budget, interrupted
 
 TRIALS, EPOCHS, BUDGET = 50, 6, 25.0
 
@@ -32,6 +33,24 @@ def test_a_search_is_interrupted_only_if_it_left_work_undone(
 ) -> None:
     frame = pd.Series(statuses, dtype=object)
     assert interrupted(frame, trials=trials, budget_spent=budget_spent) is expected
+
+
+def test_trials_without_an_epoch_are_left_out_unless_no_trial_has_one() -> None:
+    said: list[str] = []
+    trials = pd.DataFrame(
+        {"trial_id": ["a", "b", "c", "d"], "status": ["completed", "stopped", "failed", "stopped"],
+         "epochs": [6, 2, 0, 0]}
+    )  # fmt: skip
+    kept = _after_the_budget(trials, 25.0, said.append)
+    assert kept["trial_id"].tolist() == ["a", "b", "c"]  # a failed trial keeps its error
+    unstarted = trials.iloc[[3, 3]].assign(trial_id=["d", "e"])
+    assert _after_the_budget(unstarted, 2.0, said.append).equals(unstarted)
+    assert said == [
+        "The time budget of 25 s ran out; 1 trial without an epoch left out.",
+        "The time budget of 2 s ran out before any trial ended an epoch.",
+    ]
+    with pytest.raises(TuneMtlError, match="ran out before any trial started"):
+        _after_the_budget(trials.iloc[:0], 2.0, said.append)
 
 
 @pytest.mark.parametrize("budget", ["0", "-5"])

@@ -212,13 +212,17 @@ def _after_the_budget(
     trials_table: pd.DataFrame, budget: float | None, echo: Callable[[str], Any]
 ) -> pd.DataFrame:
     """The trials of a search whose time budget ran out, less those it stopped before they
-    reported an epoch (most had not started): they trained nothing to judge."""
+    reported an epoch (most had not started): they trained nothing to judge. Where no trial
+    ended an epoch, all are kept, to show what started."""
+    if trials_table.empty:
+        raise TuneMtlError(
+            f"the time budget of {budget:g} s ran out before any trial started; pass a larger "
+            "--time-budget."
+        )
     unstarted = (trials_table["status"] == "stopped") & (trials_table["epochs"] == 0)
     if unstarted.all():
-        raise TuneMtlError(
-            f"the time budget of {budget:g} s ran out before any trial ended an epoch; pass a "
-            "larger --time-budget."
-        )
+        echo(f"The time budget of {budget:g} s ran out before any trial ended an epoch.")
+        return trials_table
     left = counted(unstarted.sum(), "trial")
     left_out = f"; {left} without an epoch left out" if unstarted.any() else ""
     echo(f"The time budget of {budget:g} s ran out{left_out}.")
