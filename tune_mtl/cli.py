@@ -229,7 +229,11 @@ def pareto_command(
 def report_command(
     experiment: Annotated[Path, typer.Argument(help="A search's folder, e.g. results/NAME.")],
     out: Annotated[
-        Optional[Path], typer.Option(help="Folder for the page and PNGs [default: NAME/report].")
+        Optional[Path],
+        typer.Option(
+            help="Folder for the page and PNGs: new, empty or an earlier report's "
+            "[default: NAME/report]."
+        ),
     ] = None,
     embed: Annotated[
         bool, typer.Option("--embed", help="Put the images inside index.html as well.")
