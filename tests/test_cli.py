@@ -166,7 +166,7 @@ def test_a_trial_larger_than_the_local_machine_is_one_line_not_a_wait(tmp_path: 
 
 
 @pytest.mark.parametrize(
-    ("trials", "runs"), [("2", "the first 2"), ("5", "each once, then 2 of them again")]
+    ("trials", "runs"), [("2", "the first 2"), ("5", "each once, then 2 again")]
 )
 def test_a_trial_count_other_than_the_grids_says_what_runs(
     tmp_path: Path, capsys, trials: str, runs: str

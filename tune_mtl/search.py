@@ -122,17 +122,8 @@ def search(
         "learning_rate_schedule": learning_rate_schedule, "reduction_factor": reduction_factor,
     }  # fmt: skip
     merged = resolve(space_file, given)
-    if space_file.is_grid and (trials_asked := merged["trials"]) != len(space_file.grid()):
-        points = len(space_file.grid())
-        runs = (
-            f"the first {trials_asked}"
-            if trials_asked < points
-            else f"each once, then {trials_asked - points} of them again"
-        )
-        echo(
-            f"note: the grid of {space_file.path.name} has {counted(points, 'point')}; --trials "
-            f"{trials_asked} runs {runs}."
-        )
+    if space_file.is_grid and merged["trials"] != len(space_file.grid()):
+        echo(_grid_note(space_file, merged["trials"]))
     check_run_settings(
         concurrency=concurrency,
         cpus_per_trial=cpus_per_trial,
@@ -171,6 +162,16 @@ def search(
         live = sys.stdout.isatty() and not verbose
     display = {"live": live, "verbose": verbose}
     return _run(options, storage, problem, echo=echo, new=display)
+
+
+def _grid_note(space: SearchSpace, trials: int) -> str:
+    """What a grid searched with a trial count other than its number of points runs."""
+    points = len(space.grid())
+    runs = f"the first {trials}" if trials < points else f"each once, then {trials - points} again"
+    return (
+        f"note: the grid of {space.path.name} has {counted(points, 'point')}; --trials {trials} "
+        f"runs {runs}."
+    )
 
 
 def _reference(given: str | Callable[..., Any] | Dataset) -> str | None:
