@@ -210,10 +210,10 @@ class Objectives:
 def _check_in_range(constraint: Constraint, task: Task) -> None:
     """A bound that no model can meet (an accuracy above 1, say, written as a percentage) is
     refused before anything trains."""
-    low, high = (0.0, 1.0) if task.kind == "classification" else (0.0, math.inf)
+    high = 1.0 if task.kind == "classification" else math.inf
     for side in ("min", "max"):
         bound = getattr(constraint, side)
-        if bound is None or low <= bound <= high:
+        if bound is None or 0 <= bound <= high:
             continue
         percent = task.kind == "classification" and 1 < bound <= 100
         fix = f"write {{{side}: {bound / 100:g}}}" if percent else "write a bound within it"

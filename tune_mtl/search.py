@@ -122,8 +122,8 @@ def search(
         "learning_rate_schedule": learning_rate_schedule, "reduction_factor": reduction_factor,
     }  # fmt: skip
     merged = resolve(space_file, given)
-    if space_file.is_grid and merged["trials"] != len(space_file.grid()):
-        echo(_grid_note(space_file, merged["trials"]))
+    if (note := _grid_note(space_file, merged["trials"])) is not None:
+        echo(note)
     check_run_settings(
         concurrency=concurrency,
         cpus_per_trial=cpus_per_trial,
@@ -164,9 +164,12 @@ def search(
     return _run(options, storage, problem, echo=echo, new=display)
 
 
-def _grid_note(space: SearchSpace, trials: int) -> str:
-    """What a grid searched with a trial count other than its number of points runs."""
-    points = len(space.grid())
+def _grid_note(space: SearchSpace, trials: int) -> str | None:
+    """What a grid searched with a trial count other than its number of points runs (None for
+    any other space, or the grid's own count)."""
+    points = len(space.grid()) if space.is_grid else trials
+    if trials == points:
+        return None
     runs = f"the first {trials}" if trials < points else f"each once, then {trials - points} again"
     return (
         f"note: the grid of {space.path.name} has {counted(points, 'point')}; --trials {trials} "
