@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ray.tune.schedulers import TrialScheduler
 
 from tune_mtl.objectives import Objectives
 from tune_mtl.options import SearchOptions
 from tune_mtl.schedulers.pareto_rung import milestones
+from tune_mtl.schedulers.start_points import StartKeepingASHAScheduler, StartPoints
 from tune_mtl.tasks import SCORE_COLUMN
 
 __all__ = ["make_scheduler", "rungs", "scheduler_metric"]
@@ -28,15 +32,22 @@ def rungs(options: SearchOptions) -> list[int]:
     return [int(m) for m in milestones(GRACE_PERIOD, options.reduction_factor, options.max_epochs)]
 
 
-def make_scheduler(options: SearchOptions, objectives: Objectives) -> TrialScheduler | None:
+def make_scheduler(
+    options: SearchOptions,
+    objectives: Objectives,
+    *,
+    start: Sequence[Mapping[str, Any]] = (),
+) -> TrialScheduler | None:
     """The scheduler for ``options.scheduler``; None when no trial can be stopped early.
 
     ASHA ranks on one number, ``val_score``: the mean of each objective's improvement over its
     constant predictor (`tune_mtl.tasks.score`), so trials that learn every task survive and an
     accuracy and a mean absolute error mix on one scale. MO-ASHA ranks on the objectives' front.
+    Neither stops a trial of the space's ``start`` configurations before ``max_epochs``.
     """
     if not _stops_early(options):
         return None
+    keep = StartPoints(start)
     if options.scheduler == "mo-asha":
         from tune_mtl.schedulers import MOASHAScheduler
 
@@ -47,8 +58,10 @@ def make_scheduler(options: SearchOptions, objectives: Objectives) -> TrialSched
             max_t=options.max_epochs,
             grace_period=GRACE_PERIOD,
             reduction_factor=options.reduction_factor,
+            keep=keep,
         )
-    return ASHAScheduler(
+    return StartKeepingASHAScheduler(
+        keep=keep,
         time_attr="training_iteration",
         metric=SCORE_COLUMN,
         mode="max",

@@ -507,7 +507,7 @@ def _new_tuner(
         param_space=dict(space_file.constants),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=make_scheduler(options, objectives),
+            scheduler=make_scheduler(options, objectives, start=space_file.start),
             num_samples=options.trials,
             max_concurrent_trials=options.concurrency,
             time_budget_s=options.time_budget_s,

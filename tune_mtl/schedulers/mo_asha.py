@@ -18,6 +18,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
 from tune_mtl.schedulers.pareto_rung import continues_at_rung, milestones
+from tune_mtl.schedulers.start_points import StartPoints
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
@@ -35,6 +36,8 @@ class MOASHAScheduler(FIFOScheduler):
         max_t: a trial is stopped once ``time_attr`` reaches it (it has finished its budget).
         grace_period: the first rung; no trial is stopped on its rank before it.
         reduction_factor: eta; about 1/eta of the trials reaching a rung go on.
+        keep: the search's start configurations, whose trials are never stopped on their rank;
+            their results are recorded at the rungs all the same.
 
     Every trial stopped before ``max_t`` is kept in `stopped_at` with the ``time_attr`` it had
     then (its budget). A result with a NaN or infinite metric stops the trial and is not recorded
@@ -50,6 +53,7 @@ class MOASHAScheduler(FIFOScheduler):
         max_t: float = 100,
         grace_period: float = 1,
         reduction_factor: float = 4,
+        keep: StartPoints | None = None,
     ) -> None:
         if isinstance(metric, str) or len(metric) < 2:
             raise ValueError(
@@ -74,6 +78,7 @@ class MOASHAScheduler(FIFOScheduler):
         self._time_attr = time_attr
         self._max_t = max_t
         self._reduction_factor = reduction_factor
+        self._keep = keep if keep is not None else StartPoints()
         # Largest first, as in Ray's ASHA: the first rung a result has reached is its rung.
         self._rungs: list[tuple[float, dict[str, np.ndarray]]] = [
             (milestone, {})
@@ -120,7 +125,9 @@ class MOASHAScheduler(FIFOScheduler):
             return TrialScheduler.CONTINUE
         others = np.array(list(rung.values())).reshape(-1, len(self._metrics))
         rung[trial.trial_id] = point
-        if continues_at_rung(others, point, reduction_factor=self._reduction_factor):
+        if trial in self._keep or continues_at_rung(
+            others, point, reduction_factor=self._reduction_factor
+        ):
             return TrialScheduler.CONTINUE
         return self._stop(trial, progress)
 
