@@ -31,7 +31,8 @@ other parameter must then be a grid or a constant.
 ``start:`` lists configurations to try before the sampler proposes any, as Optuna's
 ``enqueue_trial`` and Ray Tune's ``points_to_evaluate`` do: a known-good configuration then
 competes from the first minute. Each names searched parameters only, with values inside their
-distributions; a conditional parameter only where its condition holds.
+distributions; a conditional parameter only where its condition holds. The schedulers run them to
+``max_epochs`` (`tune_mtl.schedulers.start_points`).
 """
 
 from __future__ import annotations

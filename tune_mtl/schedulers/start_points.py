@@ -1,12 +1,12 @@
 """A space's start configurations run all their epochs, whatever the scheduler makes of them.
 
-ASHA decides at a rung from the results recorded there so far. The start configurations reach the
-first rung first, one per CPU, so each is judged against one or two others after one epoch: Ray's
-ASHA stops the second to arrive if it is below the first, MO-ASHA if the first dominates it. Both
-are known-good settings that differ by a loss weight, and at the first epoch their order is noise:
-on `multi_fashion` the default search lost one of its two on two seeds of three
-(docs/benchmarks-multi-fashion.md). Their results are still recorded at every rung, so the trials
-the sampler proposes later meet them there.
+ASHA decides at a rung from the results recorded there so far. The start configurations reach each
+rung first, together, so each is judged against one or two others: Ray's ASHA stops the second to
+arrive if it is below the first, MO-ASHA if the first dominates it. They are known-good settings
+that differ by a loss weight, and their order early in training is noise: without this rule, ASHA
+stopped one of the default space's two (at epoch 1 or 5 of 9) on two seeds of three of the search
+benchmark on `multi_fashion`. Their results are still recorded at every rung, so the trials the
+sampler proposes later meet them there.
 """
 
 from __future__ import annotations
