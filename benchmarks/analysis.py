@@ -42,15 +42,19 @@ __all__ = [
     "article_targets",
     "is_tie",
     "arm_summaries",
+    "paired_differences",
     "search_slots",
     "memory_summary",
     "targets",
     "ARTICLE_ARM",
+    "DEFAULT_ARM",
     "GAP_FLOOR",
 ]
 
 # The arm whose final hypervolume the others race to: the article's loop over gamma.
 ARTICLE_ARM = "e"
+# The default search: TPE and ASHA on the mean improvement, as `search_spaces/default.yaml` sets.
+DEFAULT_ARM = "b"
 # log10 of a gap below this reads as this: a run that holds the best front known is 10^-4 away.
 GAP_FLOOR = 1e-4
 
@@ -265,6 +269,29 @@ def arm_summaries(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return summaries
 
 
+def paired_differences(summaries: dict[str, dict[str, Any]], arm: str) -> dict[str, dict[str, Any]]:
+    """Per other arm, on the seeds both ran: ``arm``'s final hypervolume less the other's, seed by
+    seed, on how many seeds ``arm`` is above, and the differences' mean and sd.
+
+    A seed sets the data's split and the models' seeds for every arm alike, so it moves every
+    arm's hypervolume together; the spread over seeds of one arm (`is_tie`) holds that movement,
+    the differences on one seed do not.
+    """
+    own = dict(zip(summaries[arm]["seeds"], summaries[arm]["final_hypervolume"], strict=True))
+    paired: dict[str, dict[str, Any]] = {}
+    for other, summary in summaries.items():
+        if other == arm:
+            continue
+        theirs = dict(zip(summary["seeds"], summary["final_hypervolume"], strict=True))
+        differences = [own[seed] - theirs[seed] for seed in own if seed in theirs]
+        paired[other] = {
+            "differences": differences,
+            "above": sum(difference > 0 for difference in differences),
+            "mean_sd": _mean_sd(differences),
+        }
+    return paired
+
+
 def search_slots(run: dict[str, Any]) -> list[dict[str, Any]]:
     """Each ended trial of a search with its slot time: from the previous trial's end on the same
     worker process (or from the search's start, for a worker's first trial) to its own end.
@@ -334,7 +361,7 @@ def targets(
     to the article's result, and the memory of a second trial (the orchestration overhead is
     `benchmarks/overhead.py`'s)."""
     rows: list[tuple[str, str, str]] = []
-    for arm, who in (("a", "(a)'s"), ("b", "the default search's (b)")):
+    for arm, who in (("a", "(a)'s"), (DEFAULT_ARM, "the default search's (b)")):
         rows.append((
             f"{who} final test hypervolume >= every other arm's (mean ± sd over seeds; a "
             "difference within the larger sd is a tie)", *_ahead_of_the_others(summaries, arm),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.analysis import (
+    DEFAULT_ARM,
     GAP_FLOOR,
     arm_summaries,
     cpu_at,
@@ -20,6 +21,7 @@ from benchmarks.analysis import (
     known_front,
     log_gap_curve,
     memory_summary,
+    paired_differences,
     reference_point,
     targets,
 )
@@ -120,6 +122,7 @@ def markdown(record: dict[str, Any], *, png_name: str) -> str:
         for t in targets(summaries, memory)
     ]
     lines += ["", *_per_seed(runs, summaries, labels)]
+    lines += _paired_lines(summaries, labels)
     lines += _memory_lines(memory)
     lines += [
         "The orchestration overhead has a page of its own: [overhead.md](overhead.md) "
@@ -164,6 +167,33 @@ def _per_seed(
                 f"{_fmt(times[seed]) if seed in times else 'n/a'}, {completed}/{len(ended)}"
             )
         lines.append(f"| {labels.get(arm, arm)} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _paired_lines(summaries: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    """The default (b) against each other arm on the same seeds (`paired_differences`)."""
+    if DEFAULT_ARM not in summaries or len(summaries) < 2:
+        return []
+    lines = [
+        "### The default, seed by seed",
+        "",
+        f"The final test hypervolume of {labels.get(DEFAULT_ARM, DEFAULT_ARM)} less each other "
+        "arm's on the same seed (a seed sets the data's split and the models' seeds for every "
+        "arm), on how many seeds the default is above, and the differences' mean ± sd. The "
+        "targets above compare each arm's spread over seeds, which also holds how the seed moves "
+        "every arm together.",
+        "",
+        "| arm | the default less it, per seed | default above | mean ± sd |",
+        "| --- | --- | --- | --- |",
+    ]
+    for other, paired in paired_differences(summaries, DEFAULT_ARM).items():
+        differences = paired["differences"]
+        mean, sd = paired["mean_sd"]
+        lines.append(
+            f"| {labels.get(other, other)} | "
+            + ", ".join(f"{difference:+.4f}" for difference in differences)
+            + f" | {paired['above']} of {len(differences)} | {mean:+.4f} ± {sd:.4f} |"
+        )
     return [*lines, ""]
 
 

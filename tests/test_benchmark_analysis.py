@@ -24,6 +24,7 @@ from benchmarks.analysis import (
     known_front,
     log_gap,
     log_gap_curve,
+    paired_differences,
     reference_point,
     search_slots,
     targets,
@@ -247,6 +248,25 @@ def test_a_difference_within_the_larger_spread_is_a_tie() -> None:
     assert [row["status"] for row in targets(behind, None)[:2]] == ["missed", "met"]
 
 
+def test_paired_differences_are_taken_seed_by_seed() -> None:
+    # (b) is below (c)'s mean plus its spread over seeds, yet above it on every seed.
+    values = {"b": (0.60, 0.70, 0.82), "c": (0.58, 0.69, 0.80), "a": (0.61, 0.69)}
+    runs = [_run(arm, seed, [_trial(10, [v, v], [v, v])])
+            for arm, row in values.items() for seed, v in enumerate(row)]  # fmt: skip
+    summaries = arm_summaries(runs)
+    assert targets(summaries, None)[1]["measured"].count("tie") == 2
+    paired = paired_differences(summaries, "b")
+    volume = {arm: [(v - 0.1) * (v - 0.4) for v in row] for arm, row in values.items()}
+    assert paired["c"]["differences"] == pytest.approx(
+        [b - c for b, c in zip(volume["b"], volume["c"], strict=True)]
+    )
+    assert paired["c"]["above"] == 3
+    assert paired["c"]["mean_sd"][0] == pytest.approx(np.mean(paired["c"]["differences"]))
+    assert paired["c"]["mean_sd"][1] == pytest.approx(np.std(paired["c"]["differences"], ddof=1))
+    # Only the seeds both arms ran are paired.
+    assert len(paired["a"]["differences"]) == 2 and paired["a"]["above"] == 1
+
+
 def _record(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "command": "python benchmarks/search_efficiency.py --smoke", "started": "then",
@@ -272,6 +292,8 @@ def test_the_page_has_one_row_per_arm_and_regenerates_from_json(tmp_path: Path) 
     assert ARM_LABELS["f"] == "(f) KerasTuner Hyperband"
     assert "skipped" not in page
     assert "(bench.json)" in page and "![" in page and "1.33" in page
+    paired = page[page.index("### The default, seed by seed") :].splitlines()
+    assert paired[6].startswith(f"| {ARM_LABELS['c']} | +0.0000, +0.0000 | 0 of 2 |")
     assert "reference point is each task's constant predictor, not chance accuracy" in page
     assert "(`Dataset.references`): item accuracy 0.1000, group accuracy 0.4000." in page
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
