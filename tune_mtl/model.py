@@ -10,6 +10,8 @@ keras.layers only, so they run on any Keras backend. Hyperparameters they read (
 - ``branch_width``: units of the first layer of every branch; ``<task>_width`` sets one task's
   (not read by `lenet`, which has no branches).
 - ``dropout``: rate after the shared layer and after every branch layer.
+- ``padding``: ``valid`` (the default) or ``same``, the trunk's convs in `small` and `seed`; a
+  same-padded trunk keeps each conv's input size, so it costs more per epoch and learns more.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ __all__ = ["BUILDERS", "Preset", "build_small", "build_seed", "build_lenet", "ou
 
 @dataclass(frozen=True)
 class Preset:
-    """A conv trunk of unpadded 3x3 convs with 2x2 pools, a shared layer, dense branches."""
+    """A conv trunk of 3x3 convs with 2x2 pools, a shared layer, dense branches."""
 
     trunk_filters: tuple[int, ...]
     shared_width: int
@@ -45,8 +47,13 @@ def output_layer(task: Task, x: Any) -> Any:
     return keras.layers.Dense(task.units, activation=activation, name=task.name)(x)
 
 
-def _check_image_size(input_shape: tuple[int, ...], kernel_sizes: Sequence[int]) -> None:
-    """Refuses inputs that are not images, or too small for the unpadded convs and 2x2 pools."""
+PADDINGS = ("valid", "same")
+
+
+def _check_image_size(
+    input_shape: tuple[int, ...], kernel_sizes: Sequence[int], *, padding: str = "valid"
+) -> None:
+    """Refuses inputs that are not images, or too small for the convs and 2x2 pools."""
     if len(input_shape) != 3:
         raise ValueError(
             f"the built-in models take images of shape (height, width, channels), but the inputs "
@@ -54,7 +61,8 @@ def _check_image_size(input_shape: tuple[int, ...], kernel_sizes: Sequence[int])
         )
     side = min(input_shape[:2])
     for kernel in kernel_sizes:
-        side = (side - kernel + 1) // 2  # an unpadded conv, then a 2x2 pool
+        shrink = kernel - 1 if padding == "valid" else 0
+        side = (side - shrink) // 2  # a conv, then a 2x2 pool
     if side < 1:
         raise ValueError(
             f"images of {input_shape[0]}x{input_shape[1]} pixels are too small for "
@@ -68,11 +76,17 @@ def _build(
     first = int(hp.get("trunk_filters", preset.trunk_filters[0]))
     filters = [max(1, round(first * f / preset.trunk_filters[0])) for f in preset.trunk_filters]
     dropout = float(hp.get("dropout", 0.0))
-    _check_image_size(input_shape, [3] * len(filters))
+    padding = str(hp.get("padding", "valid"))
+    if padding not in PADDINGS:
+        raise ValueError(
+            f"padding is {padding!r}, but the built-in models take {' or '.join(PADDINGS)}; "
+            f"set padding to one of them in the space file."
+        )
+    _check_image_size(input_shape, [3] * len(filters), padding=padding)
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="image")
     x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
     for count in filters:
-        x = keras.layers.Conv2D(count, 3, activation="relu")(x)
+        x = keras.layers.Conv2D(count, 3, padding=padding, activation="relu")(x)
         x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Flatten()(x)
     shared_width = int(hp.get("shared_width", preset.shared_width))
