@@ -63,6 +63,25 @@ def test_a_bad_setting_in_a_space_file_names_the_file(tmp_path: Path, capsys) ->
     assert "(in " not in capsys.readouterr().err  # a flag's value names no file
 
 
+@pytest.mark.parametrize("key", ["data", "model"])
+def test_a_missing_file_names_the_space_file_or_the_flag_it_came_from(
+    key: str, tmp_path: Path, capsys
+) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        f"{key}: nothere.py:load\nparams:\n  gamma: {{type: uniform, low: 0, high: 1}}\n"
+    )
+    results = ["--results", str(tmp_path / "r")]
+    assert main(["search", "--space", str(space), *results]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {key} (in {space}) names {tmp_path / 'nothere.py'}, which does not exist; "
+        "pass an existing .py file.\n"
+    )
+    assert main(["search", "--space", str(space), f"--{key}", "other.py:load", *results]) == 2
+    assert f"error: --{key} names {Path.cwd() / 'other.py'}, which" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_missing_data_dir_stops_before_anything_is_written(tmp_path: Path, capsys) -> None:
     args = ["search", "--data-dir", str(tmp_path / "none"), "--results", str(tmp_path / "r")]
     assert main(args) == 2

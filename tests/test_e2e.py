@@ -115,6 +115,15 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
     assert trials.loc[1e30, "status"] == "failed"
     assert "became nan" in trials.loc[1e30, "error"] or "became inf" in trials.loc[1e30, "error"]
     assert trials.loc[0.003, "status"] == "completed"
+    # One line says it failed and where its traceback is; Ray's own traceback stays in that file.
+    failed_id = trials.loc[1e30, "trial_id"]
+    line = next(line for line in done.stdout.splitlines() if f"trial {failed_id} failed" in line)
+    assert f"(traceback: trial_{failed_id}/error.txt)" in line
+    traceback = (tmp_path / "nan" / f"trial_{failed_id}" / "error.txt").read_text()
+    assert 'File "' in traceback and "TrialDivergedError: loss became" in traceback
+    for said in ("Traceback", "Trial task failed", "Trials did not complete"):
+        assert said not in done.stdout + done.stderr, said
+    assert "1 trial failed (trials.csv has the errors)" in done.stdout
     pareto = pd.read_csv(tmp_path / "nan" / "pareto.csv")
     assert pareto["learning_rate"].tolist() == [0.003]
     assert not np.isnan(pareto["test_shape_accuracy"]).any()

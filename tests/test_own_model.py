@@ -150,7 +150,11 @@ BAD_MODELS = [
     ),
     ("build_logits", "output 'colour' is not a probability over its 3 classes (its rows sum to"),
     ("build_compiled", "returned a compiled model; return it uncompiled"),
-    ("build_raises", "build_raises raised RuntimeError: no GPU found for the big model"),
+    (
+        "build_raises",
+        "build_raises raised RuntimeError: no GPU found for the big model; fix it (--debug shows its "
+        "traceback)",
+    ),
     ("build_nothing", "returned NoneType, not a keras.Model"),
     ("build_wrong_input", "could not be called on the data's inputs"),
     ("build_absent", "has no function 'build_absent'"),
@@ -161,7 +165,7 @@ BAD_DATA = [
     ("load_nan_target", "`train` labels['size'] holds 1 NaN or infinite values (first at row 11)"),
     ("load_task_without_labels", "task 'parity' has no labels in `train`"),
     ("load_arrays_only", "returned tuple, not a tune_mtl.Dataset"),
-    ("load_raises", "raised FileNotFoundError: /data/train.npz"),
+    ("load_raises", "raised FileNotFoundError: /data/train.npz; fix it (--debug shows its traceback)"),
 ]  # fmt: skip
 
 

@@ -453,7 +453,10 @@ def test_a_front_emptied_by_the_constraints_says_so(tmp_path: Path) -> None:
     trials["val_group_accuracy"] = 0.8
     result = load_results(write_folder(tmp_path / "none", objectives, trials))
     reason = "no completed trial met the constraints (group >= 0.9)"
-    assert format_front(result) == f"Pareto front: 0 of 4 trials: {reason}, so there is no front."
+    assert format_front(result) == (
+        f"Pareto front: 0 of 4 trials: {reason}, so there is no front; 1 trial failed "
+        "(trials.csv has the errors)."
+    )
     with pytest.raises(TuneMtlError) as refused:
         export_model(result.path, out=tmp_path / "model.keras", knee=True)
     assert str(refused.value).startswith(f"{result.path} has no knee: {reason}, so")

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from tune_mtl.errors import SearchInterrupted, TuneMtlError
+from tune_mtl.errors import SearchInterrupted, TuneMtlError, UserCodeError
 
 INTERRUPTED = 130  # the shell's exit status for a process ended by Ctrl-C (128 + SIGINT)
 app = typer.Typer(
@@ -321,7 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     except TuneMtlError as error:
         if debug:
             raise
-        typer.echo(f"error: {error}", err=True)
+        message = str(error)
+        if isinstance(error, UserCodeError):
+            message = f"{message.rstrip('.')} (--debug shows its traceback)."
+        typer.echo(f"error: {message}", err=True)
         return 2
     if code == INTERRUPTED:
         typer.echo("Interrupted (Ctrl-C).", err=True)

@@ -14,11 +14,13 @@ __all__ = ["SEARCH_WORDS", "START_WORDS", "dropping"]
 
 # While a search runs: how to resume it (tune-mtl prints its `--resume` command), that trials
 # which never started have no results yet, where Ray wrote the experiment (tune-mtl says where
-# the results are), and that the Optuna study was created.
+# the results are), which trials failed (tune-mtl says so for each, and counts them under the
+# front), and that the Optuna study was created.
 SEARCH_WORDS: dict[str, tuple[str, ...]] = {
     "ray.tune.tune": (
         "Experiment has been interrupted",
         "Wrote the latest version of all result files",
+        "Trials did not complete",
     ),
     "ray.tune.analysis.experiment_analysis": ("Failed to fetch metrics for",),
     "optuna.storages.journal._storage": ("A new study created",),

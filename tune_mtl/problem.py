@@ -60,15 +60,20 @@ def first_config(space: SearchSpace) -> dict[str, Any]:
 
 
 def load_data(
-    given: str | Callable[[], Any] | Dataset, *, data_dir: Path | None, seed: int
+    given: str | Callable[[], Any] | Dataset,
+    *,
+    data_dir: Path | None,
+    seed: int,
+    flag: str = "--data",
 ) -> tuple[Dataset, UserCode]:
     """Resolves and calls the loader (or takes a `Dataset` as it is); returns the data set with
-    its validation split carved, and the loader."""
+    its validation split carved, and the loader. ``flag`` is where ``given`` came from, for
+    messages."""
     if isinstance(given, Dataset):
         return given.with_validation(fraction=VAL_FRACTION, seed=seed), UserCode(
             lambda: given, None
         )
-    code = resolve_function(given, flag="--data", builtins=LOADERS)
+    code = resolve_function(given, flag=flag, builtins=LOADERS)
     if data_dir is not None:
         if given not in READS_FILES:
             raise TuneMtlError(
@@ -85,7 +90,7 @@ def load_data(
     return dataset.with_validation(fraction=VAL_FRACTION, seed=seed), code
 
 
-def _model_code(given: str | Callable[..., Any], dataset: Dataset) -> UserCode:
+def _model_code(given: str | Callable[..., Any], dataset: Dataset, *, flag: str) -> UserCode:
     if isinstance(given, str) and given in BUILTIN_MODELS:
         from tune_mtl.model import BUILDERS
 
@@ -97,7 +102,7 @@ def _model_code(given: str | Callable[..., Any], dataset: Dataset) -> UserCode:
             )
         code = UserCode(BUILDERS[given], given)
         return bind(code, input_shape=tuple(inputs.shape[1:]))
-    return resolve_function(given, flag="--model", builtins={})
+    return resolve_function(given, flag=flag, builtins={})
 
 
 def _fit_weights(space: SearchSpace, objectives: Objectives) -> SearchSpace:
@@ -128,6 +133,12 @@ def _weights_fixed(space: SearchSpace, objectives: Objectives) -> bool:
     )
 
 
+def _origin(space: SearchSpace, key: str, value: Any) -> str:
+    """Where the search's ``key`` setting, ``value``, came from, as messages name it: the space
+    file's line, or the flag (which overrides it)."""
+    return f"{key} (in {space.path})" if space.settings.get(key) == value else f"--{key}"
+
+
 def prepare_problem(
     space: SearchSpace,
     *,
@@ -142,7 +153,9 @@ def prepare_problem(
     Raises:
         TuneMtlError: anything the user gave is wrong; the message names it and the fix.
     """
-    dataset, data_code = load_data(data, data_dir=data_dir, seed=seed)
+    dataset, data_code = load_data(
+        data, data_dir=data_dir, seed=seed, flag=_origin(space, "data", data)
+    )
     echo(f"  {dataset.describe()}")
     objectives = Objectives.for_tasks(
         dataset.tasks,
@@ -157,7 +170,7 @@ def prepare_problem(
             f"  note: {space.path.name} searches no loss weights, so every task weighs 1/{count}; "
             "add `gamma` (two tasks) or `loss_weights: {type: simplex}` to search them."
         )
-    model_code = _model_code(model, dataset)
+    model_code = _model_code(model, dataset, flag=_origin(space, "model", model))
     import keras
 
     check_strategies(space.strategies, backend=keras.config.backend())

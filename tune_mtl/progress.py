@@ -20,6 +20,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from ray.tune import Callback
@@ -45,6 +46,14 @@ def error_line(trial: Any) -> str:
     """The last line of a failed trial's error: the exception and its message."""
     error = trial.get_error()
     return str(error).strip().splitlines()[-1] if error else ""
+
+
+def traceback_note(trial: Any) -> str:
+    """Where a failed trial's traceback is, inside the search's folder."""
+    if not trial.error_file:
+        return ""
+    path = Path(trial.error_file)
+    return f" (traceback: {path.parent.name}/{path.name})"
 
 
 def format_duration(seconds: float) -> str:
@@ -246,7 +255,7 @@ class SearchProgress(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._counts["failed"] += 1
-        self._finish(trial, detail=f"failed {error_line(trial)}")
+        self._finish(trial, detail=f"failed {error_line(trial)}{traceback_note(trial)}")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         if self._live is not None:

@@ -24,6 +24,7 @@ from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume, knee_index, pareto_mask
 from tune_mtl.summary import Summary
 from tune_mtl.tasks import column
+from tune_mtl.text import counted
 
 __all__ = [
     "SearchResult",
@@ -275,11 +276,17 @@ def why_no_front(result: SearchResult) -> str:
     return "no trial trained all its epochs"
 
 
+def _failed_note(result: SearchResult) -> str:
+    """How many trials failed, where any did: their errors are in trials.csv."""
+    failed = int((result.trials["status"] == "failed").sum()) if "status" in result.trials else 0
+    return f"; {counted(failed, 'trial')} failed (trials.csv has the errors)" if failed else ""
+
+
 def _front_table(result: SearchResult) -> str:
     if result.pareto.empty:
         return (
             f"Pareto front: 0 of {len(result.trials)} trials: {why_no_front(result)}, so there is "
-            "no front."
+            f"no front{_failed_note(result)}."
         )
     objectives = result.objectives
     params = [p for p in result.summary.params if p in result.pareto.columns]
@@ -297,5 +304,6 @@ def _front_table(result: SearchResult) -> str:
     means = f"; metrics are means of {repeats} seeds, spread in pareto.csv" if repeats > 1 else ""
     return (
         f"Pareto front: {len(table)} of {len(result.trials)} trials (* knee{means}), "
-        f"test hypervolume {volume:.4f}{loss_hypervolume_note(result.summary)}\n{text}"
+        f"test hypervolume {volume:.4f}{loss_hypervolume_note(result.summary)}"
+        f"{_failed_note(result)}\n{text}"
     )

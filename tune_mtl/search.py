@@ -394,6 +394,8 @@ def _tune_environment(*, pending: int) -> Iterator[None]:
         excessive: os.environ.get(excessive, "0"),
         # The classic output: silent at verbose 0, Ray's status table at 2 (`--verbose`).
         "RAY_AIR_NEW_OUTPUT": os.environ.get("RAY_AIR_NEW_OUTPUT", "0"),
+        # A failed trial's traceback goes to its error.txt; the progress line says where.
+        "TUNE_PRINT_ALL_TRIAL_ERRORS": os.environ.get("TUNE_PRINT_ALL_TRIAL_ERRORS", "0"),
     }
     before = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)

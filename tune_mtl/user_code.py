@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tune_mtl.errors import TuneMtlError
+from tune_mtl.errors import TuneMtlError, UserCodeError
 
 __all__ = [
     "BUILTIN_MODELS",
@@ -184,7 +184,6 @@ def call_user(function: Callable[..., Any], *args: Any, role: str, name: str) ->
         raise
     except Exception as error:  # the user's code may raise anything; say which and where
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise TuneMtlError(
-            f"{role} {name} raised {type(error).__name__}: {message}; fix it (its traceback: "
-            "--debug on the command line, the chained exception in Python)."
+        raise UserCodeError(
+            f"{role} {name} raised {type(error).__name__}: {message}; fix it."
         ) from error
