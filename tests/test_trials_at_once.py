@@ -52,6 +52,7 @@ def test_during_a_search_ray_keeps_its_resume_advice_and_tune_mtl_sets_its_varia
         with _tune_environment(pending=3):
             assert os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == "3"
             assert os.environ["RAY_AIR_NEW_OUTPUT"] == "0"
+            assert os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] == "0"
             tune_logger.warning("Experiment has been interrupted, but ... Tuner.restore(...)")
             tune_logger.warning("Stop signal received (e.g. via SIGINT/Ctrl+C)")
         tune_logger.warning("Experiment has been interrupted, after the search")
@@ -62,3 +63,4 @@ def test_during_a_search_ray_keeps_its_resume_advice_and_tune_mtl_sets_its_varia
         "Experiment has been interrupted, after the search",
     ]
     assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ and "RAY_AIR_NEW_OUTPUT" not in os.environ
+    assert "TUNE_PRINT_ALL_TRIAL_ERRORS" not in os.environ

@@ -50,7 +50,8 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
         runtime_env["py_modules"] = list(ship)
     if address:
         try:
-            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+            with dropping(START_WORDS):
+                ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         except (ConnectionError, ValueError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise TuneMtlError(

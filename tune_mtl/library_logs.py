@@ -12,7 +12,9 @@ from collections.abc import Iterator, Mapping
 
 __all__ = ["SEARCH_WORDS", "START_WORDS", "dropping"]
 
-# While a search runs: how to resume it (tune-mtl prints its `--resume` command), that trials
+# While a search runs: how to resume it (tune-mtl prints its `--resume` command; Ray's word
+# that Ctrl-C was received, and that a second one forces the end, still reaches the user), that
+# a resumed run restores its state (tune-mtl says it resumes), that trials
 # which never started have no results yet, where Ray wrote the experiment (tune-mtl says where
 # the results are), which trials failed (tune-mtl says so for each, and counts them under the
 # front), and that the Optuna study was created.
@@ -22,15 +24,22 @@ SEARCH_WORDS: dict[str, tuple[str, ...]] = {
         "Wrote the latest version of all result files",
         "Trials did not complete",
     ),
+    "ray.tune.execution.tune_controller": ("Restoring the run from the latest experiment state",),
     "ray.tune.analysis.experiment_analysis": ("Failed to fetch metrics for",),
     "optuna.storages.journal._storage": ("A new study created",),
 }
-# While tune-mtl starts a local Ray: it says itself how many CPUs and GPUs that Ray has, and
-# the Ray it starts on loopback for itself keeps Ray's default, token authentication, without
-# asking the user to choose.
+# While tune-mtl starts Ray or connects to one: it says itself how many CPUs and GPUs that Ray
+# has, the Ray it starts on loopback for itself keeps Ray's default, token authentication, without
+# asking the user to choose, and the files of the user's loader and builder go to the workers
+# as a matter of course (README, "Run on a cluster").
 START_WORDS: dict[str, tuple[str, ...]] = {
     "ray._private.worker": ("Started a local Ray instance",),
     "ray._private.authentication.authentication_token_setup": ("Token authentication is enabled",),
+    "ray._private.runtime_env.packaging": (
+        "Creating a file package",
+        "Pushing file package",
+        "Successfully pushed file package",
+    ),
 }
 
 
