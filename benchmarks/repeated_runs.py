@@ -144,7 +144,9 @@ def write_page(
         )
     lines += [
         "",
-        "Wall time is the search's own (`summary.json`'s `wall_seconds`, data loading included). "
+        "Wall time is the search's own (`summary.json`'s `wall_seconds`): from the first trial's "
+        "launch to the results written, after the few seconds of loading the data and starting "
+        "Ray that the search prints before. "
         "Hypervolumes are those of `summary.json`: test metrics above each task's constant "
         "predictor, and the test losses below a loss of 2 per task. The front's best is the best "
         "test metric among its members; the knee is the member `tune-mtl pareto` marks `*`.",

@@ -156,7 +156,7 @@ BAD_MODELS = [
         "traceback)",
     ),
     ("build_nothing", "returned NoneType, not a keras.Model"),
-    ("build_wrong_input", "could not be called on the data's inputs"),
+    ("build_wrong_input", "each example is (12,) float32: make the model's Input match it"),
     ("build_absent", "has no function 'build_absent'"),
 ]
 BAD_DATA = [

@@ -23,6 +23,7 @@ from tests.schedulers.test_mo_asha import search_options
 from tune_mtl.cluster import LOOPBACK_NODE_IP
 from tune_mtl.data import synthetic
 from tune_mtl.experiment_state import STATE_FILES
+from tune_mtl.options import ELAPSED_FILE
 from tune_mtl.progress import PROGRESS_LINE
 
 TRIALS, EPOCHS = 5, 4
@@ -207,9 +208,16 @@ def test_a_search_interrupted_during_its_repeats_resumes_them(tmp_path: Path) ->
     assert not (experiment / "summary.json").exists()
     kept = {path: path.read_text() for path in _finished_runs(runs)}
     assert set(finished) <= set(kept)
+    ran_before = json.loads((experiment / ELAPSED_FILE).read_text())["seconds"]
+    assert ran_before > 0
 
+    resumed_at = time.monotonic()
     done = run_cli("search", "--resume", str(experiment), cwd=tmp_path)
+    resumed_for = time.monotonic() - resumed_at
     assert done.returncode == 0, done.stderr[-3000:]
+    # The wall time counts the run before Ctrl-C and the resumed one.
+    wall = json.loads((experiment / "summary.json").read_text())["wall_seconds"]
+    assert ran_before < wall < ran_before + resumed_for
     assert {path: path.read_text() for path in kept} == kept  # not trained again
     repeats = pd.read_csv(experiment / "repeats.csv", dtype={"trial_id": str})
     planned = repeats.groupby("trial_id")["seed"].apply(lambda seeds: tuple(sorted(seeds)))

@@ -124,6 +124,13 @@ def _expected_shape(task: Task) -> str:
     return "(batch, 1): one sigmoid unit" if task.kind == "binary" else "(batch, 1): one unit"
 
 
+def _describe_inputs(inputs: Any) -> str:
+    """The shape and dtype of one example: ``(28, 28, 1) uint8``, or per named input."""
+    if isinstance(inputs, Mapping):
+        return ", ".join(f"{name} {_describe_inputs(array)}" for name, array in inputs.items())
+    return f"{tuple(inputs.shape[1:])} {inputs.dtype}"
+
+
 def _named_outputs(model: keras.Model, sample: Split, tasks: Sequence[Task]) -> keras.Model:
     """Calls the model on a few examples; returns it with a dict of outputs keyed by task."""
     try:
@@ -131,8 +138,8 @@ def _named_outputs(model: keras.Model, sample: Split, tasks: Sequence[Task]) -> 
     except Exception as error:  # a model that cannot take the data fails in many ways
         raise TuneMtlError(
             f"the model could not be called on the data's inputs ({type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); make its "
-            "Input match the data's shape (and names, for several inputs)."
+            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); each example "
+            f"is {_describe_inputs(sample.inputs)}: make the model's Input match it."
         ) from error
     if isinstance(outputs, Mapping):
         produced = {str(name): value for name, value in outputs.items()}

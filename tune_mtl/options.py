@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULTS",
     "SCHEDULERS",
     "SEARCH_FILE",
+    "ELAPSED_FILE",
     "SearchOptions",
     "check_run_settings",
     "resolve",
@@ -24,6 +25,8 @@ __all__ = [
 
 SCHEDULERS = ("asha", "mo-asha", "none")
 SEARCH_FILE = "search.json"  # the options of a search, so that `resume` can rebuild it
+# The seconds an interrupted search had run, so that a resumed one counts them in its wall time.
+ELAPSED_FILE = "elapsed.json"
 DEFAULTS: dict[str, Any] = {
     "trials": 50,
     "data": "fashion_mnist",

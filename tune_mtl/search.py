@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -22,10 +23,16 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from tune_mtl.cluster import Storage, check_storage_shared, connect, resolve_storage
 from tune_mtl.data import Dataset
-from tune_mtl.errors import TuneMtlError
+from tune_mtl.errors import SearchInterrupted, TuneMtlError
 from tune_mtl.experiment_state import mend_experiment_state, put_back_named_checkpoints
 from tune_mtl.library_logs import SEARCH_WORDS, dropping
-from tune_mtl.options import SEARCH_FILE, SearchOptions, check_run_settings, resolve
+from tune_mtl.options import (
+    ELAPSED_FILE,
+    SEARCH_FILE,
+    SearchOptions,
+    check_run_settings,
+    resolve,
+)
 from tune_mtl.outcome import finish
 from tune_mtl.problem import Problem, prepare_problem
 from tune_mtl.progress import LiveBlock, SearchProgress
@@ -300,8 +307,28 @@ def _run(
     echo: Callable[[str], Any],
     new: dict[str, bool] | None,
 ) -> SearchResult:
-    """Runs a new search (``new`` holds its display settings) or resumes one (``new`` is None)."""
-    started = time.perf_counter()
+    """Runs a new search (``new`` holds its display settings) or resumes one (``new`` is None).
+
+    A search stopped by Ctrl-C saves how long it had run; resumed, it counts on from there."""
+    elapsed_file = options.results / options.name / ELAPSED_FILE
+    before = json.loads(elapsed_file.read_text())["seconds"] if elapsed_file.is_file() else 0.0
+    started = time.perf_counter() - before
+    try:
+        return _search_and_finish(options, storage, problem, started=started, echo=echo, new=new)
+    except SearchInterrupted:
+        write_atomically(elapsed_file, json.dumps({"seconds": time.perf_counter() - started}))
+        raise
+
+
+def _search_and_finish(
+    options: SearchOptions,
+    storage: Storage,
+    problem: Problem,
+    *,
+    started: float,
+    echo: Callable[[str], Any],
+    new: dict[str, bool] | None,
+) -> SearchResult:
     # Imported here: importing tune_mtl.search should not load TensorFlow.
     from tune_mtl.trainable import TrialData, TrialSettings, train_trial
 

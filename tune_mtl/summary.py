@@ -44,7 +44,9 @@ class Summary:
         repeat_seconds: how long the extra runs took; None without them.
         weightings_on_front: front members per loss weighting strategy (`tune_mtl.weighting`),
             for a search whose space has ``weighting``; None otherwise.
-        wall_seconds: the whole search, data loading included.
+        wall_seconds: from the first trial's launch (after loading the data and starting Ray)
+            to the results written; for a search resumed after Ctrl-C, with the time it ran
+            before.
         experiment_path: where Ray keeps the experiment.
         versions: of tune-mtl, Python and the libraries.
     """
