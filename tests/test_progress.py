@@ -144,7 +144,7 @@ def test_live_block_redraws_in_place_under_the_lines(monkeypatch) -> None:
         "Trials   3 of 4 done: 1 completed, 1 stopped, 1 failed; 0 running, 0 pending",
         "Time     0:00:30 elapsed, ETA 0:00:10",
         "Best val shape 0.8000 (aaaa0001), family 0.9500 (aaaa0002)",
-        "Front    1 trials, val hypervolume 0.2200",
+        "Front    1 trial, val hypervolume 0.2200",
     ]
     assert "0 running, 2 pending" in screen  # before the workers started
     assert "2 running" in screen  # drawn while both workers trained

@@ -168,7 +168,7 @@ class SearchProgress(Callback):
             f"{len(self._running)} running, {self._pending} pending",
             f"Time     {elapsed} elapsed, ETA {eta}",
             f"Best val {best}",
-            f"Front    {front_size} trials, val hypervolume {volume:.4f}",
+            f"Front    {counted(front_size, 'trial')}, val hypervolume {volume:.4f}",
         ]
 
     def _refresh(self, *, force: bool = False) -> None:
