@@ -45,7 +45,10 @@ def fake_trial(
     """A Ray trial as the callback sees it: ``values`` per task name become its metric columns."""
     result: dict[str, float] = {"training_iteration": epochs, "time_total_s": 3.0 * epochs}
     result |= {objectives.task(name).column("val"): value for name, value in values.items()}
-    return SimpleNamespace(trial_id=trial_id, last_result=result, get_error=lambda: error)
+    error_file = f"/results/exp/trial_{trial_id}/error.txt" if error else None
+    return SimpleNamespace(
+        trial_id=trial_id, last_result=result, get_error=lambda: error, error_file=error_file
+    )
 
 
 def drive(progress: SearchProgress, clock: FakeClock) -> None:
@@ -112,7 +115,7 @@ def test_plain_lines_parse_and_count() -> None:
     assert [(r["elapsed"], r["eta"]) for r in rows] == [
         ("0:00:10", "0:00:30"), ("0:00:20", "0:00:20"), ("0:00:30", "0:00:10"),
     ]  # fmt: skip
-    assert rows[2]["detail"] == "TrialDivergedError: loss nan"
+    assert rows[2]["detail"] == "TrialDivergedError: loss nan (traceback: trial_aaaa0003/error.txt)"
     assert fronts == [(1, 0, 0.0), (2, 1, pytest.approx(0.22)), (3, 1, pytest.approx(0.22))]
 
 
