@@ -329,6 +329,7 @@ def _search_and_finish(
     echo: Callable[[str], Any],
     new: dict[str, bool] | None,
 ) -> SearchResult:
+    """`_run`'s work: the trials, then the results; ``started`` is the search's clock origin."""
     # Imported here: importing tune_mtl.search should not load TensorFlow.
     from tune_mtl.trainable import TrialData, TrialSettings, train_trial
 
