@@ -77,18 +77,21 @@ def test_trunk_filters_keep_the_presets_ratio() -> None:
     assert [c.filters for c in convs] == [16, 32, 64]
 
 
-def test_same_padding_keeps_each_convs_input_size() -> None:
-    model = build_small({"padding": "same"}, TASKS[:2], input_shape=(28, 28, 1))
+def test_small_pads_its_convs_and_seed_does_not_unless_asked() -> None:
+    model = build_small({}, TASKS[:2], input_shape=(28, 28, 1))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [(c.padding, c.output.shape[1:3]) for c in convs] == [
         ("same", (28, 28)), ("same", (14, 14))
     ]  # fmt: skip
     flat = next(layer for layer in model.layers if isinstance(layer, keras.layers.Flatten))
-    assert flat.output.shape[1:] == (7 * 7 * 32,)  # unpadded: 28 -> 26 -> 13 -> 11 -> 5
-    default = build_small({}, TASKS[:2], input_shape=(28, 28, 1))
-    assert [layer.padding for layer in default.layers if isinstance(layer, keras.layers.Conv2D)] == [
-        "valid", "valid"
-    ]  # fmt: skip
+    assert flat.output.shape[1:] == (7 * 7 * 32,)
+    unpadded = build_small({"padding": "valid"}, TASKS[:2], input_shape=(28, 28, 1))
+    flat = next(layer for layer in unpadded.layers if isinstance(layer, keras.layers.Flatten))
+    assert flat.output.shape[1:] == (5 * 5 * 32,)  # 28 -> 26 -> 13 -> 11 -> 5
+    seed = build_seed({}, TASKS[:2], input_shape=(32, 32, 3))
+    assert {layer.padding for layer in seed.layers if isinstance(layer, keras.layers.Conv2D)} == {
+        "valid"
+    }
     # Three same-padded convs fit 12x12 images (12 -> 6 -> 3 -> 1), three unpadded ones do not.
     assert build_seed({"padding": "same"}, TASKS[:2], input_shape=(12, 12, 1)).built
 

@@ -42,13 +42,6 @@ def test_shipped_spaces_load() -> None:
     assert [multi.settings[key] for key in budget] == [single.settings[key] for key in budget]
     assert multi.settings["model"] == "lenet" and multi.settings["data"] == "multi_fashion"
 
-    # README, "More accuracy": the default search with a same-padded trunk, nothing else changed.
-    accurate = load_space(ROOT / "search_spaces" / "accurate.yaml")
-    assert accurate.constants == {**default.constants, "padding": "same"}
-    assert (accurate.params, accurate.settings, accurate.start) == (
-        default.params, default.settings, default.start
-    )  # fmt: skip
-
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
