@@ -38,7 +38,7 @@ class Preset:
 
 
 # Same-padded: on 2 cores the default search ends sooner and more accurate than with unpadded
-# convs, whose smaller maps leave the shared layer fewer inputs (docs/make-search.md).
+# convs, whose smaller maps leave the shared layer fewer inputs (docs/make-search-padded.md).
 SMALL = Preset(trunk_filters=(16, 32), shared_width=128, branch_units=(64,), padding="same")
 # The article's network: Conv 32, 64, 128 with 2x2 pools, Dense 3136, branches 1024 -> 100.
 SEED = Preset(
