@@ -103,6 +103,19 @@ def test_table_names_the_tasks_and_stars_the_knee(experiment: Path, capsys) -> N
     assert knee in starred
 
 
+def test_table_gives_every_metric_four_decimals(experiment: Path) -> None:
+    result = load_results(experiment)
+    result.pareto["val_shape_accuracy"] = 1.0
+    result.pareto["val_family_accuracy"] = 0.98
+    result.pareto["test_shape_accuracy"] = np.nan
+    header, *rows = format_front(result).splitlines()[1:]
+    assert "  val shape  val family  test shape" in header
+    for row in rows:
+        cells = row.split()
+        assert "1.0000" in cells and "0.9800" in cells
+        assert not {"1", "0.98", "nan", "NaN"} & set(cells)
+
+
 def test_json_writes_missing_values_as_null(experiment: Path) -> None:
     result = load_results(experiment)
     result.pareto.loc[0, "test_shape_accuracy"] = np.nan

@@ -282,6 +282,11 @@ def _failed_note(result: SearchResult) -> str:
     return f"; {counted(failed, 'trial')} failed (trials.csv has the errors)" if failed else ""
 
 
+def _metric(value: float) -> str:
+    """A metric with four decimals, as the progress lines and the summary give it: 1.0000, not 1."""
+    return "" if pd.isna(value) else f"{value:.4f}"
+
+
 def _front_table(result: SearchResult) -> str:
     if result.pareto.empty:
         return (
@@ -298,7 +303,15 @@ def _front_table(result: SearchResult) -> str:
     columns["tied_with"] = "tied with"  # --repeats: members the seeds cannot tell apart
     table = result.pareto[[c for c in columns if c in result.pareto]].rename(columns=columns)
     table.insert(0, "", np.where(result.pareto["knee"], "*", ""))
-    text = table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+    splits = objectives.all_columns("val") + objectives.all_columns("test")
+    metrics = [columns[c] for c in splits if c in result.pareto]
+    text = table.to_string(
+        index=False,
+        float_format=lambda v: f"{v:.4g}",
+        formatters=dict.fromkeys(metrics, _metric),
+        col_space={name: len(name) + 1 for name in table.columns[1:]},  # text two spaces apart
+        na_rep="",
+    )
     volume = result.summary.hypervolume_test
     repeats = result.summary.repeats
     means = f"; metrics are means of {repeats} seeds, spread in pareto.csv" if repeats > 1 else ""
