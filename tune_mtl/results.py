@@ -282,9 +282,29 @@ def _failed_note(result: SearchResult) -> str:
     return f"; {counted(failed, 'trial')} failed (trials.csv has the errors)" if failed else ""
 
 
-def _metric(value: float) -> str:
-    """A metric with four decimals, as the progress lines and the summary give it: 1.0000, not 1."""
-    return "" if pd.isna(value) else f"{value:.4f}"
+def _cell(value: Any, *, metric: bool) -> str:
+    """A metric with four decimals, as the progress lines give it (1.0000, not 1); a parameter
+    with four significant digits; a missing value blank."""
+    if pd.isna(value):
+        return ""
+    if metric:
+        return f"{value:.4f}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _aligned(table: pd.DataFrame, metrics: list[str], knee: pd.Series) -> str:
+    """The table's columns right-aligned two spaces apart, each row led by its knee mark."""
+    cells = [list(table.columns)] + [
+        [_cell(value, metric=name in metrics) for name, value in row.items()]
+        for _, row in table.iterrows()
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
+    marks = [" ", *np.where(knee, "*", " ")]
+    return "\n".join(
+        f"{mark} "
+        + "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for mark, row in zip(marks, cells, strict=True)
+    )
 
 
 def _front_table(result: SearchResult) -> str:
@@ -302,16 +322,9 @@ def _front_table(result: SearchResult) -> str:
     columns["epochs"] = "epochs"
     columns["tied_with"] = "tied with"  # --repeats: members the seeds cannot tell apart
     table = result.pareto[[c for c in columns if c in result.pareto]].rename(columns=columns)
-    table.insert(0, "", np.where(result.pareto["knee"], "*", ""))
     splits = objectives.all_columns("val") + objectives.all_columns("test")
     metrics = [columns[c] for c in splits if c in result.pareto]
-    text = table.to_string(
-        index=False,
-        float_format=lambda v: f"{v:.4g}",
-        formatters=dict.fromkeys(metrics, _metric),
-        col_space={name: len(name) + 1 for name in table.columns[1:]},  # text two spaces apart
-        na_rep="",
-    )
+    text = _aligned(table, metrics, result.pareto["knee"])
     volume = result.summary.hypervolume_test
     repeats = result.summary.repeats
     means = f"; metrics are means of {repeats} seeds, spread in pareto.csv" if repeats > 1 else ""
