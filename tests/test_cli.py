@@ -98,6 +98,22 @@ def test_existing_experiment_is_never_overwritten(tmp_path: Path, capsys) -> Non
     assert (tmp_path / "r" / "taken" / "trials.csv").read_text() == "kept"
 
 
+@pytest.mark.parametrize("under", ["", "sub/dir"])
+def test_a_file_where_the_results_folder_goes_is_refused_first(
+    under: str, tmp_path: Path, capsys
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("kept")
+    assert main(["search", "--data", "synthetic", "--results", str(taken / under)]) == 2
+    captured = capsys.readouterr()
+    assert "Loading" not in captured.out  # refused before the data set is loaded
+    assert captured.err == (
+        f"error: --results {(taken / under).resolve()}: {taken} is a file, not a folder; pass a "
+        "folder (it is created if missing), e.g. --results results.\n"
+    )
+    assert taken.read_text() == "kept"
+
+
 def test_every_command_has_help(capsys) -> None:
     for command in (["--help"], ["search", "--help"], ["pareto", "--help"]):
         assert main(command) == 0

@@ -138,6 +138,7 @@ def search(
         max_failures=max_failures,
         time_budget_s=time_budget_s,
     )
+    _check_results_folder(Path(results).resolve())
     if name is not None and (results_dir := Path(results).resolve() / name).exists():
         raise TuneMtlError(f"{results_dir} already exists; pass another --name.")
     storage = resolve_storage(storage_path, default=Path(results).resolve())
@@ -169,6 +170,16 @@ def search(
         live = sys.stdout.isatty() and not verbose
     display = {"live": live, "verbose": verbose}
     return _run(options, storage, problem, echo=echo, new=display)
+
+
+def _check_results_folder(results: Path) -> None:
+    """``--results`` is a folder, or can become one: no file stands where a folder must be."""
+    existing = next(path for path in (results, *results.parents) if path.exists())
+    if not existing.is_dir():
+        raise TuneMtlError(
+            f"--results {results}: {existing} is a file, not a folder; pass a folder (it is "
+            "created if missing), e.g. --results results."
+        )
 
 
 def _grid_note(space: SearchSpace, trials: int) -> str | None:
