@@ -109,7 +109,7 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
         "params:\n  learning_rate: {type: grid, values: [0.003, 1.0e30]}\n"
     )
     done = run_cli("search", "--space", str(space), "--results", str(tmp_path), "--name", "nan",
-                   cwd=tmp_path)  # fmt: skip
+                   "--max-failures", "0", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pd.read_csv(tmp_path / "nan" / "trials.csv").set_index("learning_rate")
     assert trials.loc[1e30, "status"] == "failed"
@@ -118,6 +118,7 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
     # One line says it failed and where its traceback is; Ray's own traceback stays in that file.
     failed_id = trials.loc[1e30, "trial_id"]
     line = next(line for line in done.stdout.splitlines() if f"trial {failed_id} failed" in line)
+    assert "failed TrialDivergedError: loss became" in line
     assert f"(traceback: trial_{failed_id}/error.txt)" in line
     traceback = (tmp_path / "nan" / f"trial_{failed_id}" / "error.txt").read_text()
     assert 'File "' in traceback and "TrialDivergedError: loss became" in traceback

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -12,7 +13,13 @@ import pytest
 
 from tune_mtl.data import synthetic
 from tune_mtl.objectives import Objectives
-from tune_mtl.progress import PROGRESS_LINE, LiveBlock, SearchProgress, format_duration
+from tune_mtl.progress import (
+    PROGRESS_LINE,
+    LiveBlock,
+    SearchProgress,
+    error_line,
+    format_duration,
+)
 from tune_mtl.tasks import Task
 
 # shape (4 classes) and family (2 classes), each measured from its majority-class accuracy.
@@ -117,6 +124,21 @@ def test_plain_lines_parse_and_count() -> None:
     ]  # fmt: skip
     assert rows[2]["detail"] == "TrialDivergedError: loss nan (traceback: trial_aaaa0003/error.txt)"
     assert fronts == [(1, 0, 0.0), (2, 1, pytest.approx(0.22)), (3, 1, pytest.approx(0.22))]
+
+
+def test_the_error_line_is_read_from_the_trials_own_file_before_storage_has_it(
+    tmp_path: Path,
+) -> None:
+    error_file = tmp_path / "trial_aaaa0001" / "error.txt"
+    error_file.parent.mkdir()
+    error_file.write_text(
+        "Failure # 1 (occurred at 2026-12-03_11-00-00)\nray::Trainable.train()\n"
+        '  File "trainable.py", line 9\ntune_mtl.errors.TrialDivergedError: loss became nan\n'
+    )
+    unsynced = SimpleNamespace(error_file=str(error_file), get_error=lambda: None)
+    assert error_line(unsynced) == "TrialDivergedError: loss became nan"
+    no_error = SimpleNamespace(error_file=None, get_error=lambda: None)
+    assert error_line(no_error) == ""
 
 
 def test_a_time_budget_caps_the_eta() -> None:

@@ -43,9 +43,14 @@ REFRESH_SECONDS = 0.5
 
 
 def error_line(trial: Any) -> str:
-    """The last line of a failed trial's error: the exception and its message."""
-    error = trial.get_error()
-    return str(error).strip().splitlines()[-1] if error else ""
+    """The last line of a failed trial's error: the exception's class, without its module, and
+    its message. Read from the trial's own error file, which Ray writes at once (its copy in
+    storage, `Trial.get_error`, may not be there yet when the trial has no restarts left)."""
+    local = Path(trial.error_file) if trial.error_file else None
+    error = local.read_text() if local is not None and local.is_file() else trial.get_error()
+    if not error or not str(error).strip():
+        return ""
+    return re.sub(r"^[\w.]+\.(\w+: )", r"\1", str(error).strip().splitlines()[-1])
 
 
 def traceback_note(trial: Any) -> str:
