@@ -98,13 +98,13 @@ def test_small_pads_its_convs_and_seed_does_not_unless_asked() -> None:
 
 def test_an_unknown_padding_is_refused_with_a_clear_message() -> None:
     with pytest.raises(
-        ValueError, match="padding is 'full', but the built-in models take valid or same"
+        TuneMtlError, match="padding is 'full', but the built-in models take valid or same"
     ):
         build_small({"padding": "full"}, TASKS[:2], input_shape=(28, 28, 1))
 
 
 def test_too_small_images_are_refused_with_a_clear_message() -> None:
-    with pytest.raises(ValueError, match="12x12 pixels are too small for 3 conv layers"):
+    with pytest.raises(TuneMtlError, match="12x12 pixels are too small for 3 conv layers"):
         build_seed({}, TASKS[:2], input_shape=(12, 12, 1))
 
 
@@ -141,7 +141,7 @@ def test_lenet_reads_widths_and_refuses_too_small_images() -> None:
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [5, 10]
     assert model.get_layer("shared").units == 30
-    with pytest.raises(ValueError, match="18x18 pixels are too small for 2 conv layers"):
+    with pytest.raises(TuneMtlError, match="18x18 pixels are too small for 2 conv layers"):
         build_lenet({}, TASKS[:2], input_shape=(18, 18, 1))
 
 

@@ -152,7 +152,7 @@ BAD_MODELS = [
     ("build_compiled", "returned a compiled model; return it uncompiled"),
     (
         "build_raises",
-        "build_raises raised RuntimeError: no GPU found for the big model; fix it (--debug shows its "
+        "'build_raises' raised RuntimeError: no GPU found for the big model; fix it (--debug shows its "
         "traceback)",
     ),
     ("build_nothing", "returned NoneType, not a keras.Model"),

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from tune_mtl.errors import TuneMtlError
 from tune_mtl.problem import prepare_problem
 from tune_mtl.space import default_space_path, load_space
 
@@ -62,3 +65,44 @@ def test_a_model_without_branches_leaves_branch_width_unread() -> None:
         f"warning: branch_width in default.yaml is {WARNING} it; check the spelling, or take it "
         "out of params."
     ]
+
+
+def test_every_value_of_a_choice_the_builder_reads_is_checked_before_the_search(
+    tmp_path: Path,
+) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "params:\n"
+        "  gamma: {type: uniform, low: 0.0, high: 1.0}\n"
+        "  padding: {type: choice, values: [same, vald]}\n"
+    )
+    with pytest.raises(TuneMtlError) as refused:
+        warnings_of(space)
+    assert str(refused.value) == (
+        f"{space}: `params.padding` value 'vald': padding is 'vald', but the built-in models take "
+        "valid or same; set padding to one of them in the space file."
+    )
+    space.write_text(space.read_text().replace("vald", "valid"))
+    assert warnings_of(space) == []
+
+
+def test_a_users_builder_that_refuses_a_choice_is_named_with_the_value(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(
+        "import keras\n"
+        "from tune_mtl.model import build_small\n\n"
+        "def build(hp, tasks):\n"
+        "    keras.activations.get(hp['activation'])\n"
+        "    return build_small(hp, tasks, input_shape=(12, 12, 1))\n"
+    )
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "params:\n"
+        "  gamma: {type: uniform, low: 0.0, high: 1.0}\n"
+        "  activation: {type: choice, values: [relu, gelu, relux]}\n"
+    )
+    with pytest.raises(TuneMtlError) as refused:
+        warnings_of(space, model=f"{tmp_path / 'models.py'}:build")
+    assert str(refused.value).startswith(
+        f"{space}: `params.activation` value 'relux': the model builder 'build' raised ValueError: "
+    )
+    assert str(refused.value).endswith("; fix it.")

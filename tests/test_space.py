@@ -56,6 +56,7 @@ def test_shipped_spaces_load() -> None:
         ("constraints: {group: 0.9}\nparams:\n  dropout: 0.1\n", "{min: X}, {max: X}"),
         ("constraints: {group: {least: 0.9}}\nparams:\n  dropout: 0.1\n", "{min: X}, {max: X}"),
         ("params:\n  gamma: {type: normal, low: 0, high: 1}\n", "`params.gamma.type` is 'normal'"),
+        ("params:\n  gamma: {low: 0, high: 1}\n", "`params.gamma` has no `type`; give it one of"),
         ("params:\n  learning_rate: {type: uniform, low: 0.1, high: 0.01}\n", "`low <= high`"),
         ("params:\n  shared_width: {type: int, low: 128, high: 64}\n",
          "`params.shared_width.low` is 128, but `low <= high` must hold (high is 64)."),

@@ -17,7 +17,7 @@ from tune_mtl.data.spec import Split
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.repeats import SEED_KEY
 from tune_mtl.tasks import Task
-from tune_mtl.user_code import call_user
+from tune_mtl.user_code import call_user, function_name
 from tune_mtl.weighting import weighting_of
 from tune_mtl.weights import SIMPLEX_PREFIX, loss_weights
 
@@ -223,17 +223,17 @@ def build_model(
         TuneMtlError: the builder raised, returned something else than an uncompiled Keras model,
             or an output is missing, extra or of the wrong shape for its task.
     """
-    name = getattr(build, "__name__", type(build).__name__)
+    name = function_name(build)
     model = call_user(build, Hyperparameters(config), tuple(tasks), role="the model builder",
                       name=name)  # fmt: skip
     if not isinstance(model, keras.Model):
         raise TuneMtlError(
-            f"the model builder {name} returned {type(model).__name__}, not a keras.Model; "
+            f"the model builder {name!r} returned {type(model).__name__}, not a keras.Model; "
             "return the model, uncompiled."
         )
     if getattr(model, "compiled", False):
         raise TuneMtlError(
-            f"the model builder {name} returned a compiled model; return it uncompiled: tune-mtl "
+            f"the model builder {name!r} returned a compiled model; return it uncompiled: tune-mtl "
             "compiles it with each task's loss, the searched loss weights and learning rate."
         )
     model = _named_outputs(model, sample, tasks)

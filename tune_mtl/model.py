@@ -22,6 +22,7 @@ from typing import Any
 
 import keras
 
+from tune_mtl.errors import TuneMtlError
 from tune_mtl.tasks import Task
 
 __all__ = ["BUILDERS", "Preset", "build_small", "build_seed", "build_lenet", "output_layer"]
@@ -60,7 +61,7 @@ def _check_image_size(
 ) -> None:
     """Refuses inputs that are not images, or too small for the convs and 2x2 pools."""
     if len(input_shape) != 3:
-        raise ValueError(
+        raise TuneMtlError(
             f"the built-in models take images of shape (height, width, channels), but the inputs "
             f"have shape {input_shape}; write your own builder (--model file.py:build)."
         )
@@ -69,7 +70,7 @@ def _check_image_size(
         shrink = kernel - 1 if padding == "valid" else 0
         side = (side - shrink) // 2  # a conv, then a 2x2 pool
     if side < 1:
-        raise ValueError(
+        raise TuneMtlError(
             f"images of {input_shape[0]}x{input_shape[1]} pixels are too small for "
             f"{len(kernel_sizes)} conv layers; use a model with fewer trunk_filters layers."
         )
@@ -83,7 +84,7 @@ def _build(
     dropout = float(hp.get("dropout", 0.0))
     padding = str(hp.get("padding", preset.padding))
     if padding not in PADDINGS:
-        raise ValueError(
+        raise TuneMtlError(
             f"padding is {padding!r}, but the built-in models take {' or '.join(PADDINGS)}; "
             f"set padding to one of them in the space file."
         )

@@ -17,7 +17,7 @@ from tune_mtl.data import LOADERS, READS_FILES, Dataset, call_loader
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.space import Distribution, SearchSpace, default_space_path
-from tune_mtl.user_code import BUILTIN_MODELS, UserCode, bind, resolve_function
+from tune_mtl.user_code import BUILTIN_MODELS, UserCode, bind, function_name, resolve_function
 from tune_mtl.weighting import check_strategies
 
 __all__ = ["Problem", "prepare_problem", "first_config", "load_data"]
@@ -202,9 +202,22 @@ def _check_model(space: SearchSpace, dataset: Dataset, builder: Callable[..., An
         finally:
             asked.update(hp.read)
 
-    recording.__name__ = getattr(builder, "__name__", type(builder).__name__)
-    config = Hyperparameters(first_config(space))  # records what tune-mtl itself asks for
+    recording.__name__ = function_name(builder)
+    first = first_config(space)
+    config = Hyperparameters(first)  # records what tune-mtl itself asks for
     sample = dataset.train.head(CHECK_EXAMPLES)
     build_model(recording, config, dataset.tasks, sample=sample)
+    # The builder's own choices, each of their other values too: a value it refuses fails here,
+    # not in every trial that draws it.
+    for name, spec in space.params.items():
+        if spec.kind not in ("choice", "grid") or spec.when or name not in asked:
+            continue
+        for value in spec.values[1:]:
+            try:
+                build_model(builder, {**first, name: value}, dataset.tasks, sample=sample)
+            except TuneMtlError as error:
+                raise TuneMtlError(
+                    f"{space.path}: `params.{name}` value {value!r}: {error}"
+                ) from error
     used = asked | config.read
     return [name for name, spec in space.params.items() if not spec.when and name not in used]

@@ -162,6 +162,10 @@ class _Checker:
     def distribution(self, name: str, spec: dict[str, Any]) -> Distribution:
         key = f"params.{name}"
         kind = spec.get("type")
+        if kind is None:
+            raise TuneMtlError(
+                f"{self.path}: `{key}` has no `type`; give it one of {', '.join(KINDS)}."
+            )
         if kind not in KINDS:
             raise self.fail(f"{key}.type", kind, f"it must be one of {', '.join(KINDS)}")
         unknown = sorted(set(spec) - KINDS[kind] - {"type", "when"})

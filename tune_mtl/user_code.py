@@ -175,6 +175,13 @@ def bind(code: UserCode, **keywords: Any) -> UserCode:
     return UserCode(functools.partial(code.function, **keywords), code.reference, code.ship)
 
 
+def function_name(function: Callable[..., Any]) -> str:
+    """How a message names the user's function: its own name, through `bind`'s partials."""
+    while isinstance(function, functools.partial):
+        function = function.func
+    return getattr(function, "__name__", type(function).__name__)
+
+
 def call_user(function: Callable[..., Any], *args: Any, role: str, name: str) -> Any:
     """Calls the user's ``function``; whatever it raises becomes one line naming ``role`` (``the
     model builder``), ``name``, the exception and the fix."""
@@ -185,5 +192,5 @@ def call_user(function: Callable[..., Any], *args: Any, role: str, name: str) ->
     except Exception as error:  # the user's code may raise anything; say which and where
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise UserCodeError(
-            f"{role} {name} raised {type(error).__name__}: {message}; fix it."
+            f"{role} {name!r} raised {type(error).__name__}: {message.rstrip('.')}; fix it."
         ) from error

@@ -29,7 +29,7 @@ def call_loader(loader: Callable[[], Any], *, name: str) -> Dataset:
     dataset = call_user(loader, role="the data loader", name=name)
     if not isinstance(dataset, Dataset):
         raise TuneMtlError(
-            f"the data loader {name} returned {type(dataset).__name__}, not a tune_mtl.Dataset; "
+            f"the data loader {name!r} returned {type(dataset).__name__}, not a tune_mtl.Dataset; "
             "return Dataset.from_arrays(train=..., test=..., tasks=...)."
         )
     return dataset
