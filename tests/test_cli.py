@@ -17,6 +17,7 @@ from tune_mtl.space import default_space_path, load_space
         (["search", "--trials", "0"], "'--trials'"),
         (["search", "--trials", "many"], "'--trials'"),
         (["search", "--bogus"], "No such option: --bogus"),
+        (["serch"], "No such command 'serch'. Did you mean 'search'? See `tune-mtl --help`."),
         (["search", "--cpus-per-trial", "0"], "'--cpus-per-trial'"),
         (["search", "--sampler", "cmaes"], "sampler 'cmaes' is not known; choose one of tpe"),
         (["search", "--scheduler", "hyperband"], "scheduler 'hyperband' is not known"),

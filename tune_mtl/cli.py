@@ -309,8 +309,11 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         message = error.format_message() if hasattr(error, "format_message") else error.message
-        command = " ".join(args[:1])
-        typer.echo(f"error: {message.rstrip('.')}; see `tune-mtl {command} --help`.", err=True)
+        commands = {command.name for command in app.registered_commands}  # each named
+        help_of = f"tune-mtl {args[0]} --help" if args[0] in commands else "tune-mtl --help"
+        message = message.rstrip(".")
+        joint = " See" if message.endswith("?") else "; see"
+        typer.echo(f"error: {message}{joint} `{help_of}`.", err=True)
         return 2
     except Abort:
         typer.echo("Aborted.", err=True)
