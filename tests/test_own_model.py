@@ -149,6 +149,7 @@ BAD_MODELS = [
         "output 'parity' has shape ('batch', 3), but the classification task needs (batch, 2)",
     ),
     ("build_logits", "output 'colour' is not a probability over its 3 classes (its rows sum to"),
+    ("build_nan", "output 'size' is NaN or infinite on a few examples of the untrained model"),
     ("build_compiled", "returned a compiled model; return it uncompiled"),
     (
         "build_raises",

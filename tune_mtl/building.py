@@ -179,6 +179,11 @@ def _named_outputs(model: keras.Model, sample: Split, tasks: Sequence[Task]) -> 
                 f"task needs {_expected_shape(task)}."
             )
     for task in tasks:
+        if not np.all(np.isfinite(values[task.name])):
+            raise TuneMtlError(
+                f"output {task.name!r} is NaN or infinite on a few examples of the untrained "
+                "model; look for a layer that divides by zero, takes a log or overflows."
+            )
         _check_probabilities(task, values[task.name])
     return wrapped
 

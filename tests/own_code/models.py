@@ -93,6 +93,18 @@ def build_logits(hp, tasks):
     })  # fmt: skip
 
 
+def build_nan(hp, tasks):
+    """`size` divides by zero: NaN and infinities before any training."""
+    inputs = keras.Input(shape=(12,), name="features")
+    shared = keras.layers.Dense(16, activation="relu")(inputs)
+    size = keras.layers.Dense(1)(shared)
+    return keras.Model(inputs, {
+        "colour": keras.layers.Dense(3, activation="softmax", name="colour")(shared),
+        "parity": keras.layers.Dense(2, activation="softmax", name="parity")(shared),
+        "size": keras.layers.Lambda(lambda x: x / 0.0, name="size")(size),
+    })  # fmt: skip
+
+
 def build_compiled(hp, tasks):
     model = build(hp, tasks)
     model.compile(optimizer="adam", loss="mse")
