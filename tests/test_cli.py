@@ -115,6 +115,20 @@ def test_a_file_where_the_results_folder_goes_is_refused_first(
     assert taken.read_text() == "kept"
 
 
+@pytest.mark.parametrize("command", ["pareto", "report", "export"])
+def test_an_unfinished_search_points_at_resume(command: str, tmp_path: Path, capsys) -> None:
+    unfinished = tmp_path / "exp1"
+    unfinished.mkdir()
+    (unfinished / "search.json").write_text("{}")
+    extra = {"pareto": [], "report": [], "export": ["--knee", "--out", str(tmp_path / "m.keras")]}
+    assert main([command, str(unfinished), *extra[command]]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {unfinished} is a search that has not finished; run `tune-mtl search --resume "
+        f"{unfinished}` to finish it, then try again.\n"
+    )
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["exp1", "search.json"]
+
+
 def test_every_command_has_help(capsys) -> None:
     for command in (["--help"], ["search", "--help"], ["pareto", "--help"]):
         assert main(command) == 0

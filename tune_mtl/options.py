@@ -16,7 +16,6 @@ from tune_mtl.user_code import BUILTIN_DATA, BUILTIN_MODELS
 __all__ = [
     "DEFAULTS",
     "SCHEDULERS",
-    "SEARCH_FILE",
     "ELAPSED_FILE",
     "SearchOptions",
     "check_run_settings",
@@ -24,7 +23,6 @@ __all__ = [
 ]
 
 SCHEDULERS = ("asha", "mo-asha", "none")
-SEARCH_FILE = "search.json"  # the options of a search, so that `resume` can rebuild it
 # The seconds an interrupted search had run, so that a resumed one counts them in its wall time.
 ELAPSED_FILE = "elapsed.json"
 DEFAULTS: dict[str, Any] = {

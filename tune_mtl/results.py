@@ -51,6 +51,7 @@ PARETO_FILE = "pareto.csv"
 SUMMARY_FILE = "summary.json"
 REPEATS_FILE = "repeats.csv"  # every run of every candidate, with --repeats
 STUDY_FILE = "optuna.journal"  # the Optuna study, beside the tables
+SEARCH_FILE = "search.json"  # the options of a search, so that `resume` can rebuild it
 # A trial ends completed (trained all its epochs), stopped (early, by the scheduler or the time
 # budget) or failed; only completed trials enter the front.
 FINISHED = ("completed", "stopped", "failed")
@@ -206,6 +207,11 @@ def load_results(directory: str | Path) -> SearchResult:
             f"{directory} is not a folder; pass the folder of a finished search, e.g. results/NAME."
         )
     missing = [n for n in (TRIALS_FILE, PARETO_FILE, SUMMARY_FILE) if not (directory / n).is_file()]
+    if missing and (directory / SEARCH_FILE).is_file():
+        raise TuneMtlError(
+            f"{directory} is a search that has not finished; run `tune-mtl search --resume "
+            f"{directory}` to finish it, then try again."
+        )
     if missing:
         raise TuneMtlError(
             f"{directory} has no {', '.join(missing)}; pass the folder of a finished search, "

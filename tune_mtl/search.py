@@ -26,18 +26,12 @@ from tune_mtl.data import Dataset
 from tune_mtl.errors import SearchInterrupted, TuneMtlError
 from tune_mtl.experiment_state import mend_experiment_state, put_back_named_checkpoints
 from tune_mtl.library_logs import SEARCH_WORDS, dropping
-from tune_mtl.options import (
-    ELAPSED_FILE,
-    SEARCH_FILE,
-    SearchOptions,
-    check_run_settings,
-    resolve,
-)
+from tune_mtl.options import ELAPSED_FILE, SearchOptions, check_run_settings, resolve
 from tune_mtl.outcome import finish
 from tune_mtl.problem import Problem, prepare_problem
 from tune_mtl.progress import LiveBlock, SearchProgress
 from tune_mtl.quiet_tensorflow import import_tensorflow_quietly
-from tune_mtl.results import SUMMARY_FILE, SearchResult, write_atomically
+from tune_mtl.results import SEARCH_FILE, SUMMARY_FILE, SearchResult, write_atomically
 from tune_mtl.scheduling import make_scheduler, rungs
 from tune_mtl.searcher import make_searcher
 from tune_mtl.space import SearchSpace, default_space_path, load_space
