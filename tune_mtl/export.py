@@ -54,7 +54,8 @@ class ExportedModel:
 def _choose_trial(result: SearchResult, *, trial_id: str | None, knee: bool) -> str:
     if knee == (trial_id is not None):
         raise TuneMtlError(
-            "pass exactly one of --knee or --trial ID, to say which model to export."
+            "pass exactly one of --knee or --trial ID (from Python: knee=True or trial_id=ID), "
+            "to say which model to export."
         )
     if knee:
         knee_id = result.summary.knee_trial_id
