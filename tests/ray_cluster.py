@@ -76,11 +76,17 @@ class RayCluster:
 
     port: int
     env: dict[str, str]
+    client_port: int = 0
     workers: list[str] = field(default_factory=list)
 
     @property
     def address(self) -> str:
         return f"{HEAD_IP}:{self.port}"
+
+    @property
+    def client_address(self) -> str:
+        """Ray Client's server on the head, as `--address ray://HOST:PORT` names it."""
+        return f"ray://{HEAD_IP}:{self.client_port}"
 
     def _start(self, args: Sequence[str], prefix: Sequence[str] = ()) -> None:
         done = subprocess.run(
@@ -179,10 +185,11 @@ def start_cluster(*, head_cpus: int = 1, head_gpus: int = 0) -> RayCluster:
     """Starts a head node with token authentication on, as `ray start` does by default."""
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
-    cluster = RayCluster(free_port(), env)
+    cluster = RayCluster(free_port(), env, client_port=free_port())
     cluster._start(
         [
             "--head", f"--node-ip-address={HEAD_IP}", f"--port={cluster.port}",
+            f"--ray-client-server-port={cluster.client_port}",
             f"--num-cpus={head_cpus}", f"--num-gpus={head_gpus}", "--include-dashboard=false",
         ]
     )  # fmt: skip

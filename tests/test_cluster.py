@@ -69,6 +69,22 @@ def test_a_search_through_address_runs_trials_on_every_node(
     assert summary["data"] == "synthetic" and summary["options"]["trials"] == 4
 
 
+def test_a_search_through_ray_client_writes_its_results(
+    cluster: RayCluster, tmp_path: Path
+) -> None:
+    args = synthetic_search(cluster, tmp_path, "client", "--trials", "2", "--max-epochs", "2")
+    args[args.index(cluster.address)] = cluster.client_address
+    done = run_cli(*args, cwd=tmp_path, env=cluster.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = pd.read_csv(tmp_path / "client" / "trials.csv", keep_default_na=False)
+    assert trials["status"].tolist() == ["completed", "completed"]
+    assert trials["error"].tolist() == ["", ""]
+    assert set(trials["node_ip"]) <= NODES
+    summary = json.loads((tmp_path / "client" / "summary.json").read_text())
+    assert summary["status_counts"] == {"completed": 2}
+    assert len(pd.read_csv(tmp_path / "client" / "pareto.csv")) >= 1
+
+
 # The user's own problem, in files that only the driver has: two classification tasks and a
 # regression task that a small dense network learns in a few epochs.
 USER_LOADER = """

@@ -129,16 +129,23 @@ def test_plain_lines_parse_and_count() -> None:
 def test_the_error_line_is_read_from_the_trials_own_file_before_storage_has_it(
     tmp_path: Path,
 ) -> None:
-    error_file = tmp_path / "trial_aaaa0001" / "error.txt"
+    error_file = tmp_path / "trial_aaaa0003" / "error.txt"
     error_file.parent.mkdir()
     error_file.write_text(
         "Failure # 1 (occurred at 2026-12-03_11-00-00)\nray::Trainable.train()\n"
         '  File "trainable.py", line 9\ntune_mtl.errors.TrialDivergedError: loss became nan\n'
     )
-    unsynced = SimpleNamespace(error_file=str(error_file), get_error=lambda: None)
-    assert error_line(unsynced) == "TrialDivergedError: loss became nan"
-    no_error = SimpleNamespace(error_file=None, get_error=lambda: None)
-    assert error_line(no_error) == ""
+    lines: list[str] = []
+    progress, _ = make_progress(lines, FakeClock())
+    unsynced = SimpleNamespace(
+        trial_id="aaaa0003", last_result={}, error_file=str(error_file), get_error=lambda: None
+    )
+    progress.on_trial_error(0, [], unsynced)
+    (line,) = lines
+    assert PROGRESS_LINE.match(line)["detail"] == (
+        "TrialDivergedError: loss became nan (traceback: trial_aaaa0003/error.txt)"
+    )
+    assert error_line(None) == ""
 
 
 def test_a_time_budget_caps_the_eta() -> None:

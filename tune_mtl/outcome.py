@@ -100,7 +100,7 @@ def _trials_frame(
         row["cpus"] = resources.get("CPU", 0.0)
         row["gpus"] = resources.get("GPU", 0.0)
         row["failures"] = trial.num_failures
-        row["error"] = error_line(trial)
+        row["error"] = error_line(trial.get_error())
         rows.append(row)
     return pd.DataFrame(rows)
 

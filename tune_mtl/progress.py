@@ -42,15 +42,19 @@ PROGRESS_LINE = re.compile(
 REFRESH_SECONDS = 0.5
 
 
-def error_line(trial: Any) -> str:
-    """The last line of a failed trial's error: the exception's class, without its module, and
-    its message. Read from the trial's own error file, which Ray writes at once (its copy in
-    storage, `Trial.get_error`, may not be there yet when the trial has no restarts left)."""
-    local = Path(trial.error_file) if trial.error_file else None
-    error = local.read_text() if local is not None and local.is_file() else trial.get_error()
+def error_line(error: Any) -> str:
+    """The last line of a failed trial's error text: the exception's class, without its module,
+    and its message ("" for none)."""
     if not error or not str(error).strip():
         return ""
     return re.sub(r"^[\w.]+\.(\w+: )", r"\1", str(error).strip().splitlines()[-1])
+
+
+def _own_error(trial: Any) -> str | None:
+    """A failed trial's error as Ray wrote it beside the Tune loop: there at once, while its copy
+    in storage (`Trial.get_error`) may come later, when the trial has no restarts left."""
+    path = Path(trial.error_file) if trial.error_file else None
+    return path.read_text() if path is not None and path.is_file() else trial.get_error()
 
 
 def traceback_note(trial: Any) -> str:
@@ -260,7 +264,7 @@ class SearchProgress(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._counts["failed"] += 1
-        self._finish(trial, detail=f"failed {error_line(trial)}{traceback_note(trial)}")
+        self._finish(trial, detail=f"failed {error_line(_own_error(trial))}{traceback_note(trial)}")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         if self._live is not None:
