@@ -1,6 +1,8 @@
-"""Connecting to Ray from a process where Ray already runs."""
+"""Connecting to Ray: from a process where Ray already runs, and to an address where nothing does."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 import ray
@@ -38,3 +40,28 @@ def test_the_same_cluster_or_no_address_uses_the_connection(
 ) -> None:
     cluster.connect(address)
     assert connected == []
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_where_nothing_listens_is_refused_before_ray_tries(
+    scheme: str, monkeypatch
+) -> None:
+    calls: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    with socket.socket() as closed:  # a port just freed: nothing listens there
+        closed.bind(("127.0.0.2", 0))
+        port = closed.getsockname()[1]
+    address = f"{scheme}127.0.0.2:{port}"
+    with pytest.raises(TuneMtlError) as caught:
+        cluster.connect(address)
+    assert str(caught.value) == (
+        f"nothing answers at --address {address!r} (Connection refused); start the cluster "
+        "with `ray start --head`, or pass the address `ray status` shows on its head node."
+    )
+    assert calls == []
+    with socket.socket() as listening:  # something answers: Ray is asked to connect
+        listening.bind(("127.0.0.2", 0))
+        listening.listen()
+        cluster.connect(f"{scheme}127.0.0.2:{listening.getsockname()[1]}")
+    assert len(calls) == 1

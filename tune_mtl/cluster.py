@@ -9,6 +9,7 @@ trial results, its own state) goes to the storage path: a folder or a pyarrow UR
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ __all__ = ["LOOPBACK_NODE_IP", "Storage", "connect", "resolve_storage", "check_s
 
 LOOPBACK_NODE_IP = "127.0.0.2"  # Ray rewrites 127.0.0.1 to the machine's address, not this one.
 _WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+PROBE_SECONDS = 5.0  # how long an address may take to accept a connection before it is refused
 
 
 def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
@@ -49,6 +51,7 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
     if ship:
         runtime_env["py_modules"] = list(ship)
     if address:
+        _check_reachable(address)
         try:
             with dropping(START_WORDS):
                 ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
@@ -69,6 +72,22 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
             _node_ip_address=node_ip,
             runtime_env=runtime_env,
         )
+
+
+def _check_reachable(address: str) -> None:
+    """Something accepts connections at ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``): Ray
+    itself retries a wrong port or host for ever."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return  # Ray finds the cluster itself, or refuses the address in its own words
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise TuneMtlError(
+            f"nothing answers at --address {address!r} ({reason}); start the cluster with "
+            "`ray start --head`, or pass the address `ray status` shows on its head node."
+        ) from error
 
 
 @dataclass(frozen=True)
