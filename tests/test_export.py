@@ -172,3 +172,16 @@ def test_a_folder_at_out_is_refused_even_with_overwrite(synthetic_search, tmp_pa
     ]
     assert [path.name for path in out.iterdir()] == ["mine"]
     assert not out.with_suffix(".json").exists()
+
+
+@pytest.mark.parametrize("command", ["export", "report"])
+def test_an_out_that_cannot_be_written_is_one_line(command: str, synthetic_search, capsys) -> None:
+    # /proc takes no new files, not even root's: the same refusal as a read-only file system.
+    where = Path("/proc") if command == "export" else Path("/proc/tune-mtl-out")
+    out = where / "m.keras" if command == "export" else where
+    extra = ["--knee"] if command == "export" else []
+    assert main([command, str(synthetic_search.path), *extra, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: cannot write into {where} (No such file or directory); pass a folder you "
+        "can write to.\n"
+    )

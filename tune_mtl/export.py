@@ -25,6 +25,7 @@ import numpy as np
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.results import (
     SearchResult,
+    check_writable,
     load_results,
     replacing,
     why_no_front,
@@ -136,6 +137,7 @@ def export_model(
         )
     if not model_path.parent.is_dir():
         raise TuneMtlError(f"{model_path.parent} is not a folder; create it or pass another --out.")
+    check_writable(model_path.parent)
 
     checkpoint = latest_checkpoint(result.path, chosen)
     row = result.trials.set_index(result.trials["trial_id"].astype(str)).loc[chosen]

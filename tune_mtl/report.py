@@ -24,7 +24,7 @@ from tune_mtl import plots
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume, pareto_mask
-from tune_mtl.results import SearchResult, load_results, loss_hypervolume_note
+from tune_mtl.results import SearchResult, check_writable, load_results, loss_hypervolume_note
 from tune_mtl.tasks import Task
 from tune_mtl.text import counted
 from tune_mtl.trial_files import count_parameters, epoch_histories, latest_checkpoint
@@ -320,7 +320,7 @@ def report(
     directory = Path(out) if out is not None else result.path / REPORT_DIR
     if out is not None:
         _check_out(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    check_writable(directory)
     summary = result.summary
     objectives = result.objectives
     histories = epoch_histories(result.path, result.trials["trial_id"])

@@ -175,6 +175,20 @@ def replacing(path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def check_writable(folder: Path) -> None:
+    """``folder`` exists (it is created if missing) and takes new files, before anything is
+    written there; else one line naming it (a read-only file system, a place such as /proc)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tune-mtl-probe."):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise TuneMtlError(
+            f"--out: cannot write into {folder} ({reason}); pass a folder you can write to."
+        ) from error
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Writes ``text`` to ``path`` whole or not at all (`replacing`)."""
     with replacing(path) as temporary:
