@@ -237,3 +237,22 @@ def test_a_folder_without_event_files_is_refused(tmp_path: Path, capsys) -> None
         f"error: {tmp_path} has no tensorboard/ folder of event files; pass the folder of a "
         "search, e.g. results/NAME."
     ]
+
+
+def test_a_port_in_use_or_a_host_not_of_this_machine_is_one_line(synthetic_search, capsys) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["tensorboard", str(synthetic_search.path), "--port", str(port)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: TensorBoard cannot serve on 127.0.0.1:{port} (Address already in use); pass "
+        "another --port.\n"
+    )
+    # 192.0.2.0/24 is for documentation (RFC 5737): no machine has an address there.
+    assert main(["tensorboard", str(synthetic_search.path), "--host", "192.0.2.7"]) == 2
+    assert capsys.readouterr().err == (
+        "error: TensorBoard cannot serve on 192.0.2.7:6006 (Cannot assign requested address); "
+        "pass an address of this machine as --host, e.g. 127.0.0.1 (this machine only) or "
+        "0.0.0.0 (every interface).\n"
+    )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -37,6 +39,7 @@ def launch_tensorboard(experiment: str | Path, *, host: str = "127.0.0.1", port:
             f"{experiment} has no {TENSORBOARD_DIR}/ folder of event files; pass the folder of a "
             "search, e.g. results/NAME."
         )
+    _check_bindable(host, port)
     board = program.TensorBoard()
     board.configure(argv=[None, "--logdir", str(logdir), "--host", host, "--port", str(port)])
     said = io.StringIO()
@@ -48,3 +51,23 @@ def launch_tensorboard(experiment: str | Path, *, host: str = "127.0.0.1", port:
                            "pass another --port.") from error  # fmt: skip
     finally:
         sys.stderr.write(_LOADER_NOTE.sub("", said.getvalue()))
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """``host``:``port`` can be served on (TensorBoard's server exits the process otherwise)."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+            probe.bind(address)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        fix = (
+            "pass another --port"
+            if error.errno == errno.EADDRINUSE
+            else "pass an address of this machine as --host, e.g. 127.0.0.1 (this machine "
+            "only) or 0.0.0.0 (every interface)"
+        )
+        raise TuneMtlError(
+            f"TensorBoard cannot serve on {host}:{port} ({reason}); {fix}."
+        ) from error
