@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import brute_force_mask, run_cli
 from tune_mtl.objectives import Objectives
 from tune_mtl.repeats import aggregate, candidates, mean_front, repeat_seeds
+from tune_mtl.report import report
 from tune_mtl.results import front_of
 from tune_mtl.tasks import Task
 
@@ -113,3 +114,10 @@ def test_repeats_3_gives_a_front_with_intervals(tmp_path: Path) -> None:
     assert set(pareto["trial_id"]) == set(means.index[brute_force_mask(points)])
     assert pareto["knee"].sum() == 1
     assert (experiment.parent / "noisy-repeats").is_dir()  # Ray's experiment of the extra runs
+    # The report's members table gives the means with their spread, and who is tied with whom.
+    page = report(experiment).index.read_text()
+    assert "Metrics are means ± standard deviations over 3 runs" in page
+    for _, member in pareto.iterrows():
+        mean, sd = member["val_shape_accuracy"], member["val_shape_accuracy_std"]
+        assert f"<td>{mean:.4f} ± {sd:.4f}</td>" in page
+    assert "<th>tied with</th>" in page

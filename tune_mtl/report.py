@@ -24,6 +24,7 @@ from tune_mtl import plots
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume, pareto_mask
+from tune_mtl.repeats import spread_column
 from tune_mtl.results import SearchResult, check_writable, load_results, loss_hypervolume_note
 from tune_mtl.tasks import Task
 from tune_mtl.text import counted
@@ -89,27 +90,52 @@ def _parameter_count(experiment: Path, trial_id: str) -> float:
         return np.nan
 
 
+def _metrics_note(repeats: int) -> str:
+    """What the front members' metrics are: one run's last epoch, or means over ``repeats``."""
+    if repeats == 1:
+        return (
+            "Metrics are those of each trial's last epoch, whose checkpoint <code>tune-mtl "
+            "export</code> copies out."
+        )
+    return (
+        f"Metrics are means ± standard deviations over {repeats} runs of each configuration "
+        "with different seeds, on which the front and the knee are chosen; <code>tune-mtl "
+        "export</code> copies out the search's own run. Tied with: the members whose intervals "
+        "overlap this one's on every objective."
+    )
+
+
 def front_members(result: SearchResult) -> pd.DataFrame:
     """The front's table: knee, trial, configuration, each task's metrics, epochs, parameters,
     seconds. A trial without its checkpoint (a folder copied without them) has no parameter count.
+    With ``--repeats`` a metric reads "mean ± sd" over the runs, and ``tied with`` names the
+    members the seeds cannot tell apart.
     """
-    params = [p for p in result.summary.params if p in result.pareto.columns]
-    table = pd.DataFrame({"knee": np.where(result.pareto["knee"].astype(bool), "*", "")})
-    table["trial"] = result.pareto["trial_id"]
+    pareto = result.pareto
+    params = [p for p in result.summary.params if p in pareto.columns]
+    table = pd.DataFrame({"knee": np.where(pareto["knee"].astype(bool), "*", "")})
+    table["trial"] = pareto["trial_id"]
     for param in params:
-        table[param] = result.pareto[param]
+        table[param] = pareto[param]
     for split in ("val", "test"):
         for task in result.objectives.tasks:
             column = task.column(split)
-            table[f"{split} {task.label}"] = (
-                result.pareto[column] if column in result.pareto else np.nan
-            )
-    table["epochs"] = result.pareto["epochs"]
+            values = pareto[column] if column in pareto else pd.Series(np.nan, index=pareto.index)
+            if spread_column(column) in pareto:
+                values = values.combine(pareto[spread_column(column)], _with_spread)
+            table[f"{split} {task.label}"] = values
+    if "tied_with" in pareto:
+        table["tied with"] = pareto["tied_with"]
+    table["epochs"] = pareto["epochs"]
     table["parameters"] = [
         _parameter_count(result.path, trial_id) for trial_id in result.pareto["trial_id"]
     ]
     table["seconds"] = result.pareto["seconds"]
     return table
+
+
+def _with_spread(mean: float, sd: float) -> str:
+    return "" if pd.isna(mean) else f"{mean:.4f} ± {sd:.4f}"
 
 
 def _cell(value: Any) -> str:
@@ -377,9 +403,8 @@ def report(
 {_front_html(objectives, image)}
 <h2>Front members</h2>
 {_table_html(front, highlight=front["knee"] == "*")}
-<p>Metrics are those of each trial's last epoch, whose checkpoint <code>tune-mtl export</code>
-copies out. Parameters: weights of the saved model (empty when the trial's checkpoint is not in
-the folder). Seconds: the trial's training time.</p>
+<p>{_metrics_note(summary.repeats)} Parameters: weights of the saved model (empty when the
+trial's checkpoint is not in the folder). Seconds: the trial's training time.</p>
 <h2>Validation metrics by epoch</h2>
 {image("curves", "validation metric of each task against epoch, every trial")}
 <p>One panel per task, one line per trial, coloured by the loss weight of
