@@ -338,6 +338,8 @@ def _ahead_of_the_others(summaries: dict[str, dict[str, Any]], arm: str) -> tupl
     others = {other: s for other, s in summaries.items() if other != arm}
     if own_summary is None or not others:
         return f"arm ({arm}) or the others not run", _status(None)
+    if not own_summary["completed_per_hour"]:
+        return f"arm ({arm}) completed no trial within its budget", _status(None)
     own = own_summary["final_hypervolume_mean_sd"]
     verdicts = {
         other: _against(arm, own, s["final_hypervolume_mean_sd"]) for other, s in others.items()

@@ -224,6 +224,11 @@ def test_summaries_and_targets() -> None:
     no_article = arm_summaries(runs[:3])
     assert no_article["a"]["time_to_article_s"] == {}
     assert targets(no_article, None)[2]["status"] == "not measured"
+    # An arm that completed nothing in its budget (the smoke preset's seconds) measures nothing.
+    idle = arm_summaries([_run("a", 0, []), _run("b", 0, []), _run("d", 0, late)])
+    rows = targets(idle, None)
+    assert [row["status"] for row in rows[:2]] == ["not measured"] * 2
+    assert rows[1]["measured"] == "arm (b) completed no trial within its budget"
 
 
 def test_a_difference_within_the_larger_spread_is_a_tie() -> None:
