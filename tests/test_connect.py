@@ -65,3 +65,13 @@ def test_an_address_where_nothing_listens_is_refused_before_ray_tries(
         listening.listen()
         cluster.connect(f"{scheme}127.0.0.2:{listening.getsockname()[1]}")
     assert len(calls) == 1
+
+
+def test_a_web_address_is_refused_with_the_forms_ray_takes(monkeypatch) -> None:
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with pytest.raises(TuneMtlError) as caught:
+        cluster.connect("http://127.0.0.2:8265")
+    assert str(caught.value) == (
+        "--address 'http://127.0.0.2:8265' is a web address (Ray's dashboard or job API); pass "
+        "the cluster's address as HOST:6379, or Ray Client's as ray://HOST:10001."
+    )

@@ -75,8 +75,13 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
 
 
 def _check_reachable(address: str) -> None:
-    """Something accepts connections at ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``): Ray
-    itself retries a wrong port or host for ever."""
+    """``address`` is ``HOST:PORT`` or ``ray://HOST:PORT`` and something accepts connections
+    there: Ray itself retries a wrong port or host for ever."""
+    if address.startswith(("http://", "https://")):
+        raise TuneMtlError(
+            f"--address {address!r} is a web address (Ray's dashboard or job API); pass the "
+            "cluster's address as HOST:6379, or Ray Client's as ray://HOST:10001."
+        )
     host, _, port = address.split("://")[-1].rpartition(":")
     if address == "auto" or not host or not port.isdigit():
         return  # Ray finds the cluster itself, or refuses the address in its own words
