@@ -253,13 +253,15 @@ def test_without_shipping_the_same_search_fails_in_every_trial(
     assert (trials["error"] == "ModuleNotFoundError: No module named 'models'").all()
 
 
-def test_connect_ships_the_users_files_to_every_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connect_ships_the_users_files_to_every_worker(
+    cluster: RayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(cluster_module.ray, "is_initialized", lambda: False)
     monkeypatch.setattr(cluster_module.ray, "init", lambda **kwargs: calls.append(kwargs))
     ship = ("/home/me/mycode/models.py", "/home/me/mydata")
-    cluster_module.connect("127.0.0.2:6379", ship=ship)
-    cluster_module.connect("127.0.0.2:6379")
+    cluster_module.connect(cluster.address, ship=ship)
+    cluster_module.connect(cluster.address)
     assert calls[0]["runtime_env"]["py_modules"] == list(ship)
     assert "py_modules" not in calls[1]["runtime_env"]
 
