@@ -23,7 +23,7 @@ from tune_mtl.errors import TuneMtlError
 from tune_mtl.export import export_model
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume_2d
-from tune_mtl.report import front_members, hypervolume_trajectory, report
+from tune_mtl.report import INDEX_FILE, front_members, hypervolume_trajectory, report
 from tune_mtl.results import format_front, front_of, hypervolume_of, load_results
 from tune_mtl.summary import Summary
 from tune_mtl.tasks import Task
@@ -528,5 +528,10 @@ def test_a_folder_of_the_users_files_is_refused_and_an_earlier_report_replaced(
     again = tmp_path / "again"
     first = report(synthetic_search.path, out=again)
     first.index.write_text(first.index.read_text().replace("</h1>", " (first)</h1>"))
+    (again / "scatter_matrix.png").write_bytes(b"a figure of a three-objective search")
     second = report(synthetic_search.path, out=again)
     assert second.index == first.index and "(first)" not in second.index.read_text()
+    # Two objectives draw no scatter matrix: the earlier one is not left behind, unlinked.
+    assert sorted(path.name for path in again.iterdir()) == sorted(
+        [INDEX_FILE, *(path.name for path in second.figures.values())]
+    )

@@ -35,6 +35,15 @@ __all__ = ["Report", "report", "hypervolume_trajectory", "front_members"]
 
 REPORT_DIR = "report"
 INDEX_FILE = "index.html"
+# Every figure a report may draw, by the name the page refers to it with.
+FIGURE_FILES = {
+    "front": "front.png",
+    "scatter_matrix": "scatter_matrix.png",
+    "parallel": "parallel_coordinates.png",
+    "curves": "curves.png",
+    "hypervolume": "hypervolume.png",
+    "importance": "importance.png",
+}
 # Marks a page as tune-mtl's, so that a report may replace an earlier one at the same --out.
 GENERATOR = '<meta name="generator" content="tune-mtl">'
 
@@ -251,17 +260,17 @@ def _front_figures(result: SearchResult, directory: Path) -> dict[str, Path]:
     count = len(objectives.objectives)
     if count == 1:
         figure = plots.ranking_figure(trials, pareto, objectives)
-        return {"front": plots.save_png(figure, directory / "front.png")}
+        return {"front": plots.save_png(figure, directory / FIGURE_FILES["front"])}
     if count == 2:
         figure = plots.front_figure(trials, pareto, objectives)
-        return {"front": plots.save_png(figure, directory / "front.png")}
+        return {"front": plots.save_png(figure, directory / FIGURE_FILES["front"])}
     return {
         "scatter_matrix": plots.save_png(
             plots.scatter_matrix_figure(trials, pareto, objectives),
-            directory / "scatter_matrix.png",
+            directory / FIGURE_FILES["scatter_matrix"],
         ),
         "parallel": plots.save_png(
-            plots.parallel_figure(pareto, objectives), directory / "parallel_coordinates.png"
+            plots.parallel_figure(pareto, objectives), directory / FIGURE_FILES["parallel"]
         ),
     }
 
@@ -347,6 +356,8 @@ def report(
     if out is not None:
         _check_out(directory)
     check_writable(directory)
+    for name in FIGURE_FILES.values():  # an earlier report's figures that this one may not draw
+        (directory / name).unlink(missing_ok=True)
     summary = result.summary
     objectives = result.objectives
     histories = epoch_histories(result.path, result.trials["trial_id"])
@@ -354,11 +365,12 @@ def report(
     figures = _front_figures(result, directory)
     notes: dict[str, str] = {}
     figures["curves"] = plots.save_png(
-        plots.curves_figure(histories, result.trials, objectives), directory / "curves.png"
+        plots.curves_figure(histories, result.trials, objectives),
+        directory / FIGURE_FILES["curves"],
     )
     trajectory = hypervolume_trajectory(result.trials, histories, objectives)
     figures["hypervolume"] = plots.save_png(
-        plots.hypervolume_figure(trajectory), directory / "hypervolume.png"
+        plots.hypervolume_figure(trajectory), directory / FIGURE_FILES["hypervolume"]
     )
     importances = search_importances(result.path, summary.name)
     if importances.per_objective is None:
@@ -366,7 +378,7 @@ def report(
     else:
         figures["importance"] = plots.save_png(
             plots.importance_figure(importances.per_objective, tasks=objectives.objective_tasks),
-            directory / "importance.png",
+            directory / FIGURE_FILES["importance"],
         )
 
     def image(name: str, alt: str) -> str:
