@@ -64,7 +64,11 @@ def test_an_address_where_nothing_listens_is_refused_before_ray_tries(
         listening.bind(("127.0.0.2", 0))
         listening.listen()
         cluster.connect(f"{scheme}127.0.0.2:{listening.getsockname()[1]}")
-    assert len(calls) == 1
+    with socket.socket(socket.AF_INET6) as listening:  # an IPv6 host in brackets, as Ray writes it
+        listening.bind(("::1", 0))
+        listening.listen()
+        cluster.connect(f"{scheme}[::1]:{listening.getsockname()[1]}")
+    assert len(calls) == 2
 
 
 def test_a_web_address_is_refused_with_the_forms_ray_takes(monkeypatch) -> None:

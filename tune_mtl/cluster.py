@@ -86,7 +86,7 @@ def _check_reachable(address: str) -> None:
     if address == "auto" or not host or not port.isdigit():
         return  # Ray finds the cluster itself, or refuses the address in its own words
     try:
-        socket.create_connection((host, int(port)), timeout=PROBE_SECONDS).close()
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise TuneMtlError(
