@@ -129,9 +129,9 @@ def front_members(result: SearchResult) -> pd.DataFrame:
     for split in ("val", "test"):
         for task in result.objectives.tasks:
             column = task.column(split)
-            values = pareto[column] if column in pareto else pd.Series(np.nan, index=pareto.index)
+            values = pareto[column] if column in pareto else np.nan
             if spread_column(column) in pareto:
-                values = values.combine(pareto[spread_column(column)], _with_spread)
+                values = pareto[column].combine(pareto[spread_column(column)], _with_spread)
             table[f"{split} {task.label}"] = values
     if "tied_with" in pareto:
         table["tied with"] = pareto["tied_with"]
