@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from pathlib import Path
 
 RAY = str(Path(sys.executable).with_name("ray"))
 HEAD_IP = "127.0.0.2"
+TOKEN_PATH = "RAY_AUTH_TOKEN_PATH"
 
 
 # Ports a Ray node takes by default for its own components (the dashboard agent's 52365 lies in
@@ -172,18 +176,30 @@ class RayCluster:
         _kill(self._node_pids(ip))
         self.workers.remove(ip)
 
+    def client_server_logs(self) -> str:
+        """The ends of the head's Ray Client server logs, which say why a client was refused."""
+        logs = sorted(
+            Path("/tmp/ray").glob("session_*/logs/ray_client_server*"),
+            key=lambda log: log.stat().st_mtime,
+        )
+        return "\n".join(f"--- {log}\n{log.read_text()[-1500:]}" for log in logs[-3:])
+
     def stop(self) -> None:
         for _ in range(3):
             pids = self._node_pids(None)
             if not pids:
-                return
+                break
             _kill(pids)
             time.sleep(0.5)
+        shutil.rmtree(Path(self.env[TOKEN_PATH]).parent, ignore_errors=True)
 
 
 def start_cluster(*, head_cpus: int = 1, head_gpus: int = 0) -> RayCluster:
-    """Starts a head node with token authentication on, as `ray start` does by default."""
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    """Starts a head node with token authentication on, as `ray start` does by default, and a
+    token of its own that every node and driver of the cluster reads from one file."""
+    token = Path(tempfile.mkdtemp(prefix="tune-mtl-cluster-")) / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    env = {**os.environ, "RAY_AUTH_MODE": "token", TOKEN_PATH: str(token)}
     env.pop("RAY_ADDRESS", None)
     cluster = RayCluster(free_port(), env, client_port=free_port())
     cluster._start(

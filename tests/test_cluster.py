@@ -75,7 +75,7 @@ def test_a_search_through_ray_client_writes_its_results(
     args = synthetic_search(cluster, tmp_path, "client", "--trials", "2", "--max-epochs", "2")
     args[args.index(cluster.address)] = cluster.client_address
     done = run_cli(*args, cwd=tmp_path, env=cluster.env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:] + cluster.client_server_logs()
     trials = pd.read_csv(tmp_path / "client" / "trials.csv", keep_default_na=False)
     assert trials["status"].tolist() == ["completed", "completed"]
     assert trials["error"].tolist() == ["", ""]

@@ -79,3 +79,30 @@ def test_a_web_address_is_refused_with_the_forms_ray_takes(monkeypatch) -> None:
         "--address 'http://127.0.0.2:8265' is a web address (Ray's dashboard or job API); pass "
         "the cluster's address as HOST:6379, or Ray Client's as ray://HOST:10001."
     )
+
+
+def test_a_refusal_from_ray_clients_server_names_its_exception(monkeypatch) -> None:
+    """Ray Client's server sends back its traceback; the message keeps its headline and its last
+    line, the exception."""
+    refusal = (
+        "Initialization failure from server:\nTraceback (most recent call last):\n"
+        '  File "proxier.py", line 781, in Datapath\n    raise RuntimeError(\n'
+        "RuntimeError: Proxy failed to Connect to backend!\n"
+    )
+
+    def refuse(**kwargs) -> None:
+        raise ConnectionAbortedError(refusal)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.2", 0))
+        listening.listen()
+        address = f"ray://127.0.0.2:{listening.getsockname()[1]}"
+        with pytest.raises(TuneMtlError) as caught:
+            cluster.connect(address)
+    assert str(caught.value) == (
+        f"cannot connect to the Ray cluster at --address {address!r} (Initialization failure "
+        "from server: RuntimeError: Proxy failed to Connect to backend!); start one with "
+        "`ray start --head`, or pass the address `ray status` shows."
+    )

@@ -17,10 +17,10 @@ from tune_mtl.progress import (
     PROGRESS_LINE,
     LiveBlock,
     SearchProgress,
-    error_line,
     format_duration,
 )
 from tune_mtl.tasks import Task
+from tune_mtl.text import error_line
 
 # shape (4 classes) and family (2 classes), each measured from its majority-class accuracy.
 TWO_TASKS = Objectives.for_tasks(synthetic.TASKS, references=[0.25, 0.5])

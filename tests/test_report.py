@@ -319,6 +319,17 @@ def test_the_front_table_has_every_task_and_no_parameter_count_without_checkpoin
     assert "<th>test size MAE</th>" in page and "<th>parameters</th>" in page
 
 
+def test_the_all_trials_table_has_every_column_of_trials_csv(
+    three_tasks: Path, three_tasks_report
+) -> None:
+    page = html.unescape(three_tasks_report.index.read_text())
+    section = page.split("<h2>All trials</h2>", 1)[1]
+    header = re.search(r"<thead><tr>(.*?)</tr></thead>", section).group(1)
+    columns = list(pd.read_csv(three_tasks / "trials.csv").columns)
+    assert re.findall(r"<th>(.*?)</th>", header) == columns
+    assert "node_ip" in columns and "<td>127.0.0.1</td>" in section
+
+
 def test_the_hypervolume_trajectory_of_three_objectives_ends_at_the_front_s(
     three_tasks: Path,
 ) -> None:

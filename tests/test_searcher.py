@@ -79,6 +79,35 @@ def test_start_points_come_first_then_the_sampler_and_not_again_on_resume(
     assert len(load_study(tmp_path, "s").trials) == 4
 
 
+def test_trials_completed_again_after_a_killed_driver_keep_the_study_s_outcome(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A driver killed after Optuna was told but before Ray saved its searcher: the resumed
+    searcher hears of the same trials' ends again."""
+    space = load_space(space_file(tmp_path, "  gamma: {type: uniform, low: 0, high: 1}\n"))
+    searcher = make_searcher(space, OBJECTIVES, sampler="tpe", trials=3, max_epochs=3, seed=0,
+                             study_dir=tmp_path, study_name="s")  # fmt: skip
+    for trial_id in ("t0", "t1"):
+        searcher.suggest(trial_id)
+    saved = cloudpickle.dumps(searcher)  # Ray's last save before the kill
+    values = {"val_shape_accuracy": 0.8, "val_family_accuracy": 0.9}
+    searcher.on_trial_complete("t0", {**values, "training_iteration": 3})
+    searcher.on_trial_complete("t1", {**values, "training_iteration": 1})  # stopped early
+
+    resumed = cloudpickle.loads(saved)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        resumed.on_trial_complete("t0", {"val_shape_accuracy": 0.1, "val_family_accuracy": 0.1,
+                                         "training_iteration": 3})  # fmt: skip
+        resumed.on_trial_complete("t1", {**values, "training_iteration": 1})
+    assert caplog.records == []
+    study = load_study(tmp_path, "s")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED]
+    assert study.trials[0].values == [0.8, 0.9]
+    resumed.suggest("t2")
+    assert len(load_study(tmp_path, "s").trials) == 3
+
+
 def test_grid_space_visits_every_point_once(tmp_path: Path) -> None:
     space = load_space(space_file(tmp_path, "  gamma: {type: grid, values: [0.0, 0.5, 1.0]}\n"))
     searcher = make_searcher(space, OBJECTIVES, sampler="tpe", trials=3, max_epochs=1, seed=0,

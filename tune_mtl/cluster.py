@@ -21,6 +21,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.library_logs import START_WORDS, dropping
+from tune_mtl.text import error_line
 
 __all__ = ["LOOPBACK_NODE_IP", "Storage", "connect", "resolve_storage", "check_storage_shared"]
 
@@ -56,10 +57,9 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
             with dropping(START_WORDS):
                 ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         except (ConnectionError, ValueError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise TuneMtlError(
-                f"cannot connect to the Ray cluster at --address {address!r} ({reason}); start "
-                "one with `ray start --head`, or pass the address `ray status` shows."
+                f"cannot connect to the Ray cluster at --address {address!r} ({_reason(error)}); "
+                "start one with `ray start --head`, or pass the address `ray status` shows."
             ) from error
         return
     node_ip = LOOPBACK_NODE_IP if sys.platform.startswith("linux") else "127.0.0.1"
@@ -72,6 +72,15 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
             _node_ip_address=node_ip,
             runtime_env=runtime_env,
         )
+
+
+def _reason(error: Exception) -> str:
+    """Ray's refusal in one line: its first line, and the last where it goes on (Ray Client's
+    server sends its traceback, which ends with the exception)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return lines[0] if len(lines) == 1 else f"{lines[0]} {error_line(lines[-1])}"
 
 
 def _check_reachable(address: str) -> None:

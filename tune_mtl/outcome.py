@@ -20,7 +20,6 @@ from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.options import SearchOptions
 from tune_mtl.problem import Problem
-from tune_mtl.progress import error_line
 from tune_mtl.repeats import aggregate, candidates, mean_column, mean_front, repeat_seeds
 from tune_mtl.results import (
     FINISHED,
@@ -33,7 +32,7 @@ from tune_mtl.results import (
 )
 from tune_mtl.scheduling import scheduler_metric
 from tune_mtl.summary import Summary
-from tune_mtl.text import counted
+from tune_mtl.text import counted, error_line
 from tune_mtl.trial_files import MODEL_FILE
 from tune_mtl.weighting import WEIGHTING_PARAM, final_weights
 from tune_mtl.weights import weight_columns

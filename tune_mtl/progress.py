@@ -28,9 +28,9 @@ from ray.tune import Callback
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume, pareto_mask
 from tune_mtl.results import trial_status
-from tune_mtl.text import counted
+from tune_mtl.text import counted, error_line
 
-__all__ = ["SearchProgress", "LiveBlock", "error_line", "PROGRESS_LINE", "format_duration"]
+__all__ = ["SearchProgress", "LiveBlock", "PROGRESS_LINE", "format_duration"]
 
 PROGRESS_LINE = re.compile(
     r"^\[(?P<done>\d+)/(?P<total>\d+)\] trial (?P<trial_id>\S+) "
@@ -40,14 +40,6 @@ PROGRESS_LINE = re.compile(
     r"ETA (?P<eta>[0-9:]+|-)$"
 )
 REFRESH_SECONDS = 0.5
-
-
-def error_line(error: Any) -> str:
-    """The last line of a failed trial's error text: the exception's class, without its module,
-    and its message ("" for none)."""
-    if not error or not str(error).strip():
-        return ""
-    return re.sub(r"^[\w.]+\.(\w+: )", r"\1", str(error).strip().splitlines()[-1])
 
 
 def _own_error(trial: Any) -> str | None:

@@ -399,7 +399,6 @@ def report(
     else:
         importance_html = f'<p class="note">{_with_code(notes["importance"])}</p>'
     front = front_members(result)
-    all_trials = result.trials.drop(columns=["node_ip"], errors="ignore")
     name = html.escape(summary.name or result.path.name)
     volume = "area" if len(objectives.objectives) == 2 else "volume"
     feasible = " feasible" if objectives.constraints else ""
@@ -430,8 +429,8 @@ a flat end means more trials stopped paying off.</p>
 <h2>Hyperparameter importance</h2>
 {importance_html}
 <h2>All trials</h2>
-<details><summary>{len(all_trials)} trials (<code>trials.csv</code>)</summary>
-{_table_html(all_trials)}
+<details><summary>{len(result.trials)} trials (<code>trials.csv</code>)</summary>
+{_table_html(result.trials)}
 </details>
 </body></html>
 """

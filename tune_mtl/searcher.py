@@ -161,14 +161,26 @@ class TruthfulOptunaSearch(OptunaSearch):
             violations = self._objectives.violations(result)
             for constraint, violation in zip(self._objectives.constraints, violations, strict=True):
                 self._ot_trials[trial_id].set_constraint(constraint.task, violation)
+        if self._told_already(trial_id):
+            # A search resumed after its driver was killed: the study has this trial's outcome,
+            # the searcher state Ray saved before it does not.
+            self._completed_trials.add(trial_id)
+            return
         if trial_id in self._completed_trials or status == "completed":
             super().on_trial_complete(trial_id, result, error)
             return
         state = TrialState.FAIL if status == "failed" else TrialState.PRUNED
-        if self._ot_study is None:
-            raise RuntimeError("the Optuna study is not set up; pass space, metric and mode.")
         self._ot_study.tell(self._ot_trials[trial_id], state=state)
         self._completed_trials.add(trial_id)
+
+    def _told_already(self, trial_id: str) -> bool:
+        """Whether the study holds a finished Optuna trial for Ray's trial ``trial_id``."""
+        if self._ot_study is None:
+            raise RuntimeError("the Optuna study is not set up; pass space, metric and mode.")
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return False
+        number = self._ot_trials[trial_id].number
+        return self._ot_study.get_trials(deepcopy=False)[number].state.is_finished()
 
     def restore(self, checkpoint_path: str) -> None:
         """Restores the searcher of a resumed search and fails the study's orphaned trials.
