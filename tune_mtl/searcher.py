@@ -147,9 +147,7 @@ class TruthfulOptunaSearch(OptunaSearch):
         # Optuna hands queued configurations out before sampling; one already in the study (a
         # resumed search) is not queued again. Parameters a point leaves out are sampled.
         for point in start:
-            if self._ot_study is None:
-                raise RuntimeError("the Optuna study is not set up; pass space, metric and mode.")
-            self._ot_study.enqueue_trial(point, skip_if_exists=True)
+            self._study().enqueue_trial(point, skip_if_exists=True)
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -170,17 +168,20 @@ class TruthfulOptunaSearch(OptunaSearch):
             super().on_trial_complete(trial_id, result, error)
             return
         state = TrialState.FAIL if status == "failed" else TrialState.PRUNED
-        self._ot_study.tell(self._ot_trials[trial_id], state=state)
+        self._study().tell(self._ot_trials[trial_id], state=state)
         self._completed_trials.add(trial_id)
 
     def _told_already(self, trial_id: str) -> bool:
         """Whether the study holds a finished Optuna trial for Ray's trial ``trial_id``."""
-        if self._ot_study is None:
-            raise RuntimeError("the Optuna study is not set up; pass space, metric and mode.")
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return False
         number = self._ot_trials[trial_id].number
-        return self._ot_study.get_trials(deepcopy=False)[number].state.is_finished()
+        return bool(self._study().get_trials(deepcopy=False)[number].state.is_finished())
+
+    def _study(self) -> optuna.Study:
+        if self._ot_study is None:
+            raise RuntimeError("the Optuna study is not set up; pass space, metric and mode.")
+        return self._ot_study
 
     def restore(self, checkpoint_path: str) -> None:
         """Restores the searcher of a resumed search and fails the study's orphaned trials.
