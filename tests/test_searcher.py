@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import optuna
@@ -79,13 +80,15 @@ def test_start_points_come_first_then_the_sampler_and_not_again_on_resume(
     assert len(load_study(tmp_path, "s").trials) == 4
 
 
+@pytest.mark.parametrize("constraints", [None, {"family": {"min": 0.5}}])
 def test_trials_completed_again_after_a_killed_driver_keep_the_study_s_outcome(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, constraints: dict | None
 ) -> None:
     """A driver killed after Optuna was told but before Ray saved its searcher: the resumed
     searcher hears of the same trials' ends again."""
+    objectives = Objectives.for_tasks(synthetic.TASKS, [0.25, 0.5], constraints=constraints)
     space = load_space(space_file(tmp_path, "  gamma: {type: uniform, low: 0, high: 1}\n"))
-    searcher = make_searcher(space, OBJECTIVES, sampler="tpe", trials=3, max_epochs=3, seed=0,
+    searcher = make_searcher(space, objectives, sampler="tpe", trials=3, max_epochs=3, seed=0,
                              study_dir=tmp_path, study_name="s")  # fmt: skip
     for trial_id in ("t0", "t1"):
         searcher.suggest(trial_id)
@@ -96,14 +99,15 @@ def test_trials_completed_again_after_a_killed_driver_keep_the_study_s_outcome(
 
     resumed = cloudpickle.loads(saved)
     caplog.clear()
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("WARNING"), warnings.catch_warnings():
+        warnings.simplefilter("error")
         resumed.on_trial_complete("t0", {"val_shape_accuracy": 0.1, "val_family_accuracy": 0.1,
                                          "training_iteration": 3})  # fmt: skip
         resumed.on_trial_complete("t1", {**values, "training_iteration": 1})
     assert caplog.records == []
     study = load_study(tmp_path, "s")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED]
-    assert study.trials[0].values == [0.8, 0.9]
+    assert study.trials[0].values == ([0.8] if constraints else [0.8, 0.9])
     resumed.suggest("t2")
     assert len(load_study(tmp_path, "s").trials) == 3
 

@@ -152,6 +152,11 @@ class TruthfulOptunaSearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
+        if self._told_already(trial_id):
+            # A search resumed after its driver was killed: the study has this trial's outcome,
+            # the searcher state Ray saved before it does not.
+            self._completed_trials.add(trial_id)
+            return
         epochs = (result or {}).get("training_iteration", 0)
         ray_status = "ERROR" if error else "TERMINATED"
         status = trial_status(ray_status, epochs=epochs, max_epochs=self._max_epochs)
@@ -159,11 +164,6 @@ class TruthfulOptunaSearch(OptunaSearch):
             violations = self._objectives.violations(result)
             for constraint, violation in zip(self._objectives.constraints, violations, strict=True):
                 self._ot_trials[trial_id].set_constraint(constraint.task, violation)
-        if self._told_already(trial_id):
-            # A search resumed after its driver was killed: the study has this trial's outcome,
-            # the searcher state Ray saved before it does not.
-            self._completed_trials.add(trial_id)
-            return
         if trial_id in self._completed_trials or status == "completed":
             super().on_trial_complete(trial_id, result, error)
             return
