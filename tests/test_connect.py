@@ -81,26 +81,58 @@ def test_a_web_address_is_refused_with_the_forms_ray_takes(monkeypatch) -> None:
     )
 
 
-def test_a_refusal_from_ray_clients_server_names_its_exception(monkeypatch) -> None:
-    """Ray Client's server sends back its traceback; the message keeps its headline and its last
-    line, the exception."""
-    refusal = (
-        "Initialization failure from server:\nTraceback (most recent call last):\n"
-        '  File "proxier.py", line 781, in Datapath\n    raise RuntimeError(\n'
-        "RuntimeError: Proxy failed to Connect to backend!\n"
-    )
+REFUSAL = (
+    "Initialization failure from server:\nTraceback (most recent call last):\n"
+    '  File "proxier.py", line 781, in Datapath\n    raise RuntimeError(\n'
+    "RuntimeError: Proxy failed to Connect to backend!\n"
+)
 
-    def refuse(**kwargs) -> None:
-        raise ConnectionAbortedError(refusal)
+
+@pytest.fixture
+def client_refusing(monkeypatch) -> tuple[list[dict], list[bool]]:
+    """Ray not initialised; ray.init records its call, then Ray Client's server refuses the
+    session for as long as the second list holds True, popped once per call."""
+    calls: list[dict] = []
+    refusals: list[bool] = []
+
+    def init(**kwargs) -> None:
+        calls.append(kwargs)
+        if refusals.pop(0):
+            raise ConnectionAbortedError(REFUSAL)
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(ray, "init", init)
+    return calls, refusals
+
+
+def client_address(listening: socket.socket) -> str:
+    listening.bind(("127.0.0.2", 0))
+    listening.listen()
+    return f"ray://127.0.0.2:{listening.getsockname()[1]}"
+
+
+def test_a_session_that_ray_clients_server_fails_to_start_is_tried_once_more(
+    client_refusing: tuple[list[dict], list[bool]],
+) -> None:
+    calls, refusals = client_refusing
+    refusals.extend([True, False])
     with socket.socket() as listening:
-        listening.bind(("127.0.0.2", 0))
-        listening.listen()
-        address = f"ray://127.0.0.2:{listening.getsockname()[1]}"
+        cluster.connect(client_address(listening))
+    assert len(calls) == 2 and calls[0] == calls[1]
+
+
+def test_a_refusal_from_ray_clients_server_names_its_exception(
+    client_refusing: tuple[list[dict], list[bool]],
+) -> None:
+    """Ray Client's server sends back its traceback; the message keeps its headline and its last
+    line, the exception."""
+    calls, refusals = client_refusing
+    refusals.extend([True, True])
+    with socket.socket() as listening:
+        address = client_address(listening)
         with pytest.raises(TuneMtlError) as caught:
             cluster.connect(address)
+    assert len(calls) == 2
     assert str(caught.value) == (
         f"cannot connect to the Ray cluster at --address {address!r} (Initialization failure "
         "from server: RuntimeError: Proxy failed to Connect to backend!); start one with "

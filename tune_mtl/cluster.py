@@ -28,6 +28,7 @@ __all__ = ["LOOPBACK_NODE_IP", "Storage", "connect", "resolve_storage", "check_s
 LOOPBACK_NODE_IP = "127.0.0.2"  # Ray rewrites 127.0.0.1 to the machine's address, not this one.
 _WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 PROBE_SECONDS = 5.0  # how long an address may take to accept a connection before it is refused
+CLIENT_TRIES = 2  # attempts to start a session with Ray Client's server
 
 
 def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
@@ -53,14 +54,7 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
         runtime_env["py_modules"] = list(ship)
     if address:
         _check_reachable(address)
-        try:
-            with dropping(START_WORDS):
-                ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
-        except (ConnectionError, ValueError) as error:
-            raise TuneMtlError(
-                f"cannot connect to the Ray cluster at --address {address!r} ({_reason(error)}); "
-                "start one with `ray start --head`, or pass the address `ray status` shows."
-            ) from error
+        _join(address, runtime_env)
         return
     node_ip = LOOPBACK_NODE_IP if sys.platform.startswith("linux") else "127.0.0.1"
     # "local" starts a new instance even where `ray start` left a cluster running.
@@ -72,6 +66,23 @@ def connect(address: str | None = None, *, ship: tuple[str, ...] = ()) -> None:
             _node_ip_address=node_ip,
             runtime_env=runtime_env,
         )
+
+
+def _join(address: str, runtime_env: dict[str, object]) -> None:
+    """Connects to the cluster at ``address``. Ray Client's server (``ray://``) starts a process
+    for each client, which at times fails to come up; that is tried once more."""
+    for tries_left in reversed(range(CLIENT_TRIES)):
+        try:
+            with dropping(START_WORDS):
+                ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+            return
+        except (ConnectionError, ValueError) as error:
+            if isinstance(error, ConnectionAbortedError) and tries_left:
+                continue  # "Initialization failure from server"
+            raise TuneMtlError(
+                f"cannot connect to the Ray cluster at --address {address!r} ({_reason(error)}); "
+                "start one with `ray start --head`, or pass the address `ray status` shows."
+            ) from error
 
 
 def _reason(error: Exception) -> str:
