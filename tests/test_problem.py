@@ -106,3 +106,30 @@ def test_a_users_builder_that_refuses_a_choice_is_named_with_the_value(tmp_path:
         f"{space}: `params.activation` value 'relux': the model builder 'build' raised ValueError: "
     )
     assert str(refused.value).endswith("; fix it.")
+
+
+def test_the_builder_is_checked_on_the_first_start_point(tmp_path: Path) -> None:
+    """The search tries the first `start:` point first; the middle of a range may be a value
+    the user's builder refuses and the search never asks for."""
+    (tmp_path / "models.py").write_text(
+        "from tune_mtl.model import build_small\n\n"
+        "def build(hp, tasks):\n"
+        "    if hp['width'] > 30 or hp['activation'] == 'gelu':\n"
+        "        raise ValueError(f\"width {hp['width']}, {hp['activation']}: too big\")\n"
+        "    return build_small(hp, tasks, input_shape=(12, 12, 1))\n"
+    )
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "params:\n"
+        "  gamma: {type: uniform, low: 0.0, high: 1.0}\n"
+        "  width: {type: int, low: 8, high: 64}\n"
+        "  activation: {type: choice, values: [gelu, relu]}\n"
+    )
+    model = f"{tmp_path / 'models.py'}:build"
+    with pytest.raises(TuneMtlError, match="raised ValueError: width 36, gelu: too big"):
+        warnings_of(space, model=model)
+    space.write_text(space.read_text() + "start:\n  - {width: 20, activation: relu}\n")
+    with pytest.raises(TuneMtlError, match="`params.activation` value 'gelu': .* width 20, gelu"):
+        warnings_of(space, model=model)
+    space.write_text(space.read_text().replace("[gelu, relu]", "[relu]"))
+    assert warnings_of(space, model=model) == []

@@ -168,6 +168,10 @@ def test_a_multi_input_dataset_keeps_its_inputs_together() -> None:
         ((np.zeros((4, 2)), {"item": [0, 1, 2, 3], "size": [1, 2, np.inf, 4]}), "NaN or infinite values (first at row 2)"),
         (({"a": np.zeros((4, 2)), "b": np.zeros((3, 2))}, {"item": [0, 1, 2, 3], "size": [1, 2, 3, 4]}), "inputs['b'] 3"),
         ((np.zeros((0, 2)), {"item": [], "size": []}), "has no examples"),
+        ((np.array([[0, 1], [2, np.nan], [0, 0], [1, 1]]), {"item": [0, 1, 2, 3], "size": [1, 2, 3, 4]}), "`train` inputs holds 1 NaN or infinite values (first at row 1); drop or fill"),
+        (({"a": np.zeros((4, 2)), "b": np.full((4, 2), np.inf)}, {"item": [0, 1, 2, 3], "size": [1, 2, 3, 4]}), "`train` inputs['b'] holds 8 NaN or infinite values (first at row 0)"),
+        ((np.zeros((4, 2)), {"item": [2, 2, 2, 2], "size": [1, 2, 3, 4]}), "`train` labels['item'] are all class 2 (c); a task learns from examples of at least 2 classes"),
+        ((np.zeros((4, 2)), {"item": [0, 1, 2, 3], "size": [1.5, 1.5, 1.5, 1.5]}), "`train` labels['size'] are all 1.5; a regression task learns from targets that vary"),
         (np.zeros((4, 2)), "must be a pair (inputs, labels)"),
     ],
 )  # fmt: skip
@@ -177,6 +181,25 @@ def test_bad_arrays_are_one_line(train, fragment: str) -> None:
     with pytest.raises(TuneMtlError) as caught:
         Dataset.from_arrays(train=train, test=test, tasks=tasks)
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("val_labels", "message"),
+    [
+        ({"item": [1, 1], "size": [0.0, 1.0]}, "task 'item': a constant prediction already scores accuracy 1 on the 2 validation examples"),
+        ({"item": [0, 1], "size": [2.0, 2.0]}, "task 'size': a constant prediction already scores MAE 0 on the 2 validation examples"),
+    ],
+)  # fmt: skip
+def test_a_validation_split_no_model_can_beat_a_constant_on_is_refused(
+    val_labels: dict, message: str
+) -> None:
+    tasks = [Task("item", classes="ab"), Task("size", kind="regression")]
+    train = (np.zeros((3, 2)), {"item": [1, 1, 0], "size": [1.0, 2.0, 3.0]})
+    dataset = Dataset.from_arrays(train=train, test=train, val=(np.zeros((2, 2)), val_labels),
+                                  tasks=tasks)  # fmt: skip
+    with pytest.raises(TuneMtlError) as caught:
+        dataset.references()
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
 
 
 def test_splits_must_share_their_input_shape_and_tasks_their_names() -> None:

@@ -54,9 +54,11 @@ def _middle(spec: Distribution) -> Any:
 
 
 def first_config(space: SearchSpace) -> dict[str, Any]:
-    """The configuration the builder is checked with: constants, each searched value at the
-    middle of its range (geometric middle on a log scale), the first of its choices."""
-    return {**space.constants, **{name: _middle(spec) for name, spec in space.params.items()}}
+    """The configuration the builder is checked with: the space's first ``start:`` point, which
+    the search tries first; the constants; every other searched value at the middle of its range
+    (geometric middle on a log scale), or the first of its choices."""
+    middles = {name: _middle(spec) for name, spec in space.params.items()}
+    return {**space.constants, **middles, **(space.start[0] if space.start else {})}
 
 
 def load_data(
@@ -212,7 +214,9 @@ def _check_model(space: SearchSpace, dataset: Dataset, builder: Callable[..., An
     for name, spec in space.params.items():
         if spec.kind not in ("choice", "grid") or spec.when or name not in asked:
             continue
-        for value in spec.values[1:]:
+        for value in spec.values:
+            if value == first[name]:
+                continue
             try:
                 build_model(builder, {**first, name: value}, dataset.tasks, sample=sample)
             except TuneMtlError as error:

@@ -96,7 +96,10 @@ def _check_split(name: str, given: Any, tasks: Sequence[Task]) -> Split:
         if array.ndim == 0:
             raise TuneMtlError(f"`{name}` inputs{f'[{key!r}]' if key else ''} is a scalar; "
                                "pass one row per example.")  # fmt: skip
-        lengths[f"inputs[{key!r}]" if key else "inputs"] = len(array)
+        where = f"inputs[{key!r}]" if key else "inputs"
+        lengths[where] = len(array)
+        if np.issubdtype(array.dtype, np.inexact):
+            _refuse_non_finite(f"`{name}` {where}", array)
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{key} {length}" for key, length in lengths.items())
         raise TuneMtlError(
@@ -105,6 +108,33 @@ def _check_split(name: str, given: Any, tasks: Sequence[Task]) -> Split:
     if next(iter(lengths.values())) == 0:
         raise TuneMtlError(f"`{name}` has no examples; pass at least one.")
     return Split(inputs, labels)
+
+
+def _refuse_non_finite(where: str, array: np.ndarray) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row = int(np.flatnonzero(bad.reshape(len(array), -1).any(axis=1))[0])
+        raise TuneMtlError(
+            f"{where} holds {int(bad.sum())} NaN or infinite values (first at row {row}); drop "
+            "or fill those examples."
+        )
+
+
+def _refuse_constant(task: Task, labels: np.ndarray) -> None:
+    """Training labels that are all the same teach a task nothing."""
+    values = np.unique(labels)
+    if len(values) > 1:
+        return
+    if task.is_classifier:
+        raise TuneMtlError(
+            f"`train` labels[{task.name!r}] are all class {values[0]} "
+            f"({task.classes[int(values[0])]}); a task learns from examples of at least 2 "
+            "classes: fix its labels or drop the task."
+        )
+    raise TuneMtlError(
+        f"`train` labels[{task.name!r}] are all {values[0]:g}; a regression task learns from "
+        "targets that vary: fix its labels or drop the task."
+    )
 
 
 def _check_labels(split: str, task: Task, raw: Any) -> np.ndarray:
@@ -119,12 +149,7 @@ def _check_labels(split: str, task: Task, raw: Any) -> np.ndarray:
         raise TuneMtlError(
             f"{where} has shape {values.shape}; pass one value per example, shape (n,)."
         )
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise TuneMtlError(
-            f"{where} holds {int(bad.sum())} NaN or infinite values (first at row "
-            f"{int(np.flatnonzero(bad)[0])}); drop or fill those examples."
-        )
+    _refuse_non_finite(where, values)
     if not task.is_classifier:
         return values.astype(np.float32)
     outside = (values != np.round(values)) | (values < 0) | (values >= len(task.classes))
@@ -185,6 +210,8 @@ class Dataset:
             raise TuneMtlError(f"task names must differ, but got {names}; rename the repeated one.")
         splits = {"train": train, "test": test} | ({"val": val} if val is not None else {})
         checked = {key: _check_split(key, value, tasks) for key, value in splits.items()}
+        for task in tasks:
+            _refuse_constant(task, checked["train"].labels[task.name])
         shapes = {key: _shapes(split.inputs) for key, split in checked.items()}
         if len({repr(shape) for shape in shapes.values()}) > 1:
             shown = "; ".join(f"{key} {shape}" for key, shape in shapes.items())
@@ -223,10 +250,20 @@ class Dataset:
         if self.val is None:
             raise ValueError("the data set has no validation split yet; call with_validation.")
         val = self.val
-        return tuple(
+        references = tuple(
             task.reference(self.train.labels[task.name], val.labels[task.name])
             for task in self.tasks
         )
+        for task, reference in zip(self.tasks, references, strict=True):
+            if (reference >= 1.0) if task.is_classifier else (reference <= 0.0):
+                metric = task.label.rsplit(" ", 1)[1]
+                raise TuneMtlError(
+                    f"task {task.name!r}: a constant prediction already scores {metric} "
+                    f"{reference:g} on the {len(val)} validation examples, so no model can do "
+                    "better; give the validation split varied labels (more examples, or a `val` "
+                    "split of your own)."
+                )
+        return references
 
     def __repr__(self) -> str:
         return f"Dataset({self.name!r}: {self.describe()})"
