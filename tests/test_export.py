@@ -70,7 +70,7 @@ def test_the_sidecar_describes_the_knee(synthetic_search, exported: Path) -> Non
         {"output": "family", "kind": "classification", "metric": "accuracy",
          "classes": ["large", "small"]},
     ]  # fmt: skip
-    assert info["input"] == {"name": "image", "shape": [12, 12, 1], "dtype": "uint8"}
+    assert info["inputs"] == [{"name": "image", "shape": [12, 12, 1], "dtype": "uint8"}]
     assert info["metrics"]["validation"] == {
         "shape": pytest.approx(knee["val_shape_accuracy"]),
         "family": pytest.approx(knee["val_family_accuracy"]),
@@ -185,3 +185,22 @@ def test_an_out_that_cannot_be_written_is_one_line(command: str, synthetic_searc
         f"error: --out: cannot write into {where} (No such file or directory); pass a folder you "
         "can write to.\n"
     )
+
+
+def test_a_model_with_several_inputs_has_each_in_the_sidecar(tmp_path: Path) -> None:
+    import keras
+
+    from tune_mtl.export import _input_specs
+
+    features = keras.Input(shape=(4,), name="features")
+    image = keras.Input(shape=(8, 8, 1), dtype="uint8", name="image")
+    flat = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(image))
+    joined = keras.layers.Concatenate()([features, flat])
+    outputs = {"y": keras.layers.Dense(1)(joined)}
+    model = keras.Model({"features": features, "image": image}, outputs)
+    model.save(tmp_path / "two.keras")
+    specs = _input_specs(tmp_path / "two.keras")
+    assert sorted(specs, key=lambda spec: spec["name"]) == [
+        {"name": "features", "shape": [4], "dtype": "float32"},
+        {"name": "image", "shape": [8, 8, 1], "dtype": "uint8"},
+    ]

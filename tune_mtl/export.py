@@ -73,19 +73,19 @@ def _choose_trial(result: SearchResult, *, trial_id: str | None, knee: bool) -> 
     return str(trial_id)
 
 
-def _input_spec(keras_file: Path) -> dict[str, Any] | None:
-    """The model's input shape and dtype, from the file's architecture (None if not found)."""
+def _input_specs(keras_file: Path) -> list[dict[str, Any]]:
+    """Every input of the model, with its shape and dtype, from the file's architecture."""
     with zipfile.ZipFile(keras_file) as archive:
         config = json.loads(archive.read("config.json"))
-    for layer in config.get("config", {}).get("layers", []):
-        if layer.get("class_name") == "InputLayer":
-            layer_config = layer.get("config", {})
-            return {
-                "name": layer_config.get("name"),
-                "shape": layer_config.get("batch_shape", [None])[1:],
-                "dtype": layer_config.get("dtype"),
-            }
-    return None
+    return [
+        {
+            "name": layer["config"].get("name"),
+            "shape": layer["config"].get("batch_shape", [None])[1:],
+            "dtype": layer["config"].get("dtype"),
+        }
+        for layer in config.get("config", {}).get("layers", [])
+        if layer.get("class_name") == "InputLayer"
+    ]
 
 
 def _number(value: Any) -> float | None:
@@ -167,7 +167,7 @@ def export_model(
         "loss_weights": {
             task.name: _number(row.get(f"{WEIGHT_PREFIX}{task.name}")) for task in tasks
         },
-        "input": _input_spec(checkpoint.path),
+        "inputs": _input_specs(checkpoint.path),
         "outputs": [
             {
                 "output": task.name,
