@@ -90,6 +90,17 @@ def test_missing_data_dir_stops_before_anything_is_written(tmp_path: Path, capsy
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("name", ["../out", "a/b", "", ".", "..", ".hidden", "-x", "two words"])
+def test_a_name_that_is_not_one_folder_is_refused(name: str, tmp_path: Path, capsys) -> None:
+    args = ["search", "--data", "synthetic", "--results", str(tmp_path / "r"), "--name", name]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: --name {name!r} is not a folder name: start with a letter, digit or '_', then "
+        "letters, digits, '.', '_' or '-'; e.g. --name exp1.\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_existing_experiment_is_never_overwritten(tmp_path: Path, capsys) -> None:
     (tmp_path / "r" / "taken").mkdir(parents=True)
     (tmp_path / "r" / "taken" / "trials.csv").write_text("kept")

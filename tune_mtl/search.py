@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -38,6 +39,8 @@ from tune_mtl.space import SearchSpace, default_space_path, load_space
 from tune_mtl.text import counted
 from tune_mtl.trial_files import trial_dir
 from tune_mtl.user_code import reference_of
+
+NAME = re.compile(r"\w[\w.-]*")  # a search's folder, experiment and study name
 
 __all__ = ["search", "resume", "trials_at_once", "check_trial_fits"]
 
@@ -133,6 +136,8 @@ def search(
         time_budget_s=time_budget_s,
     )
     _check_results_folder(Path(results).resolve())
+    if name is not None:
+        _check_name(name)
     if name is not None and (results_dir := Path(results).resolve() / name).exists():
         raise TuneMtlError(f"{results_dir} already exists; pass another --name.")
     storage = resolve_storage(storage_path, default=Path(results).resolve())
@@ -173,6 +178,16 @@ def _check_results_folder(results: Path) -> None:
         raise TuneMtlError(
             f"--results {results}: {existing} is a file, not a folder; pass a folder (it is "
             "created if missing), e.g. --results results."
+        )
+
+
+def _check_name(name: str) -> None:
+    """``--name`` is one folder inside ``--results``, and names Ray's experiment and Optuna's
+    study too."""
+    if not NAME.fullmatch(name):
+        raise TuneMtlError(
+            f"--name {name!r} is not a folder name: start with a letter, digit or '_', then "
+            "letters, digits, '.', '_' or '-'; e.g. --name exp1."
         )
 
 
