@@ -22,9 +22,13 @@ from tests.conftest import CLI, cli_env, run_cli
 from tests.schedulers.test_mo_asha import search_options
 from tune_mtl.cluster import LOOPBACK_NODE_IP
 from tune_mtl.data import synthetic
+from tune_mtl.errors import TuneMtlError
 from tune_mtl.experiment_state import STATE_FILES
 from tune_mtl.options import ELAPSED_FILE
 from tune_mtl.progress import PROGRESS_LINE
+from tune_mtl.results import SEARCH_FILE
+from tune_mtl.search import resume
+from tune_mtl.space import default_space_path
 
 TRIALS, EPOCHS = 5, 4
 REPEAT_EPOCHS = 12
@@ -120,6 +124,24 @@ def test_the_resume_command_names_the_cluster_given_with_address(tmp_path: Path)
     )
     cluster = replace(options, address="127.0.0.2:6390").interrupted("1 of 4 trials finished")
     assert str(cluster).endswith(f"--resume {tmp_path / 'exp'} --address 127.0.0.2:6390")
+    script = replace(options, address="127.0.0.2:6390", data=None).interrupted("1 of 4 trials")
+    assert str(script).endswith(
+        f"Resume it with: tune_mtl.resume({str(tmp_path / 'exp')!r}, data=..., "
+        "address='127.0.0.2:6390') from Python"
+    )
+
+
+def test_resuming_a_search_of_a_scripts_function_asks_for_it_from_python(tmp_path: Path) -> None:
+    options = replace(search_options("asha"), results=tmp_path, name="exp", model=None,
+                      space=default_space_path())  # fmt: skip
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / SEARCH_FILE).write_text(options.to_json())
+    with pytest.raises(TuneMtlError) as caught:
+        resume(tmp_path / "exp")
+    assert str(caught.value) == (
+        f"{tmp_path / 'exp'} was searched with a model function defined in a notebook or script; "
+        f"pass it again: tune_mtl.resume({str(tmp_path / 'exp')!r}, model=...) from Python."
+    )
 
 
 @pytest.mark.slow

@@ -75,13 +75,23 @@ class SearchOptions:
     # The cluster given with --address (None: RAY_ADDRESS or a local Ray), for the resume command.
     address: str | None = None
 
+    def resume_command(self) -> str:
+        """What resumes this search on the same cluster: the command line, or `tune_mtl.resume`
+        where the data or model was a function of a notebook or script, to be passed again."""
+        path = self.results / self.name
+        passed = [f"{key}=..." for key in ("data", "model") if getattr(self, key) is None]
+        if passed:
+            cluster = [f"address={self.address!r}"] if self.address else []
+            return f"tune_mtl.resume({', '.join([repr(str(path)), *passed, *cluster])}) from Python"
+        again = f" --address {self.address}" if self.address else ""
+        return f"tune-mtl search --resume {path}{again}"
+
     def interrupted(self, progress: str) -> SearchInterrupted:
         """The error of this search stopped before its end, ``progress`` saying how far it got;
-        it ends with the command that resumes the search, on the same cluster."""
-        again = f" --address {self.address}" if self.address else ""
+        it ends with what resumes the search."""
         return SearchInterrupted(
             f"search interrupted with {progress}; its state is saved. Resume it with: "
-            f"tune-mtl search --resume {self.results / self.name}{again}"
+            f"{self.resume_command()}"
         )
 
     def to_json(self) -> str:

@@ -264,7 +264,7 @@ def resume(
         if value is None:
             raise TuneMtlError(
                 f"{path} was searched with a {key} function defined in a notebook or script; "
-                f"pass it again: resume({str(path)!r}, {key}=...)."
+                f"pass it again: {options.resume_command()}."
             )
     problem = _load(space_file, given["data"], given["model"], options.data_dir,  # type: ignore[arg-type]
                     seed=options.seed, echo=echo)  # fmt: skip
