@@ -165,6 +165,8 @@ def test_a_multi_input_dataset_keeps_its_inputs_together() -> None:
         ((np.zeros((4, 2)), {"item": [0, 1, 2, 3], "size": [1, 2, 3, 4], "extra": [0, 0, 0, 0]}), "labels for 'extra'"),
         ((np.zeros((4, 2)), [0, 1, 2, 3]), "labels must be a dict keyed by task name"),
         ((np.zeros((4, 2)), {"item": [0, 1.5, 2, 3], "size": [1, 2, 3, 4]}), "holds 1.5 at row 1"),
+        ((np.zeros((4, 2)), {"item": ["a", "b", "c", "d"], "size": [1, 2, 3, 4]}), "are not numbers (could not convert string to float: 'a'); pass class indices 0..3, in the order of the task's classes."),
+        ((np.zeros((4, 2)), {"item": [0, 1, 2, 3], "size": ["1", "2", "x", "4"]}), "are not numbers (could not convert string to float: 'x'); pass a numeric array."),
         ((np.zeros((4, 2)), {"item": [0, 1, 2, 3], "size": [1, 2, np.inf, 4]}), "NaN or infinite values (first at row 2)"),
         (({"a": np.zeros((4, 2)), "b": np.zeros((3, 2))}, {"item": [0, 1, 2, 3], "size": [1, 2, 3, 4]}), "inputs['b'] 3"),
         ((np.zeros((0, 2)), {"item": [], "size": []}), "has no examples"),

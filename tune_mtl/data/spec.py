@@ -142,7 +142,12 @@ def _check_labels(split: str, task: Task, raw: Any) -> np.ndarray:
     try:
         values = np.asarray(raw, dtype=float)
     except (TypeError, ValueError) as error:
-        raise TuneMtlError(f"{where} are not numbers ({error}); pass a numeric array.") from error
+        fix = (
+            f"pass class indices 0..{len(task.classes) - 1}, in the order of the task's classes"
+            if task.is_classifier
+            else "pass a numeric array"
+        )
+        raise TuneMtlError(f"{where} are not numbers ({error}); {fix}.") from error
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
