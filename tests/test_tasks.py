@@ -200,7 +200,7 @@ def test_a_validation_split_no_model_can_beat_a_constant_on_is_refused(
     dataset = Dataset.from_arrays(train=train, test=train, val=(np.zeros((2, 2)), val_labels),
                                   tasks=tasks)  # fmt: skip
     with pytest.raises(TuneMtlError) as caught:
-        dataset.references()
+        dataset.references  # noqa: B018
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
 
 

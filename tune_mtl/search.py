@@ -138,8 +138,8 @@ def search(
     _check_results_folder(Path(results).resolve())
     if name is not None:
         _check_name(name)
-    if name is not None and (results_dir := Path(results).resolve() / name).exists():
-        raise TuneMtlError(f"{results_dir} already exists; pass another --name.")
+        if (results_dir := Path(results).resolve() / name).exists():
+            raise TuneMtlError(f"{results_dir} already exists; pass another --name.")
     storage = resolve_storage(storage_path, default=Path(results).resolve())
     problem = _load(space_file, merged["data"], merged["model"], data_dir, seed=seed, echo=echo)
     references = {"data": problem.data_code.reference, "model": problem.model_code.reference}
