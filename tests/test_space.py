@@ -92,7 +92,18 @@ def test_shipped_spaces_load() -> None:
         ("params:\n  weighting: {type: choice, values: [static, dwa]}\n"
          "  dwa_temperature: {type: uniform, low: 0.5, high: 5, when: {weighting: dwa}}\n"
          "start:\n  - {weighting: static, dwa_temperature: 2}\n",
+         "sampled only when weighting is dwa; this point sets weighting: static, so drop "
+         "dwa_temperature or set weighting: dwa"),
+        ("params:\n  weighting: {type: choice, values: [static, dwa]}\n"
+         "  dwa_temperature: {type: uniform, low: 0.5, high: 5, when: {weighting: dwa}}\n"
+         "start:\n  - {dwa_temperature: 2}\n",
          "sampled only when weighting is dwa; set weighting in the same point"),
+        ("params:\n  width: {type: int, low: 8, high: 64, log: true, step: 2}\n",
+         "`params.width.step` is 2, but Optuna takes no step with `log: true`; drop one of them."),
+        ("constraints: {big: {min: 0.9, max: 0.5}}\nparams:\n  gamma: {type: uniform, low: 0, high: 1}\n",
+         "`constraints.big.min` is 0.9, but `min <= max` must hold (max is 0.5)."),
+        ("params:\n  width: {type: int, low: 0, high: 64, log: true}\n",
+         "`params.width.low` is 0, but `log: true` needs low >= 1."),
         ("params:\n  gamma: {type: grid, values: [0, 1]}\nstart:\n  - {gamma: 0}\n",
          "a grid space tries every point"),
     ],

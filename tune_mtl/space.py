@@ -37,6 +37,7 @@ distributions; a conditional parameter only where its condition holds. The sched
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field, replace
 from itertools import product
@@ -201,6 +202,11 @@ class _Checker:
                 raise self.fail(f"{key}.step", step, "it must be a whole number >= 1")
             if kind == "int" and (low != int(low) or high != int(high)):
                 raise self.fail(key, [low, high], "int bounds must be whole numbers")
+            if log and step != 1:
+                raise self.fail(f"{key}.step", step, "Optuna takes no step with `log: true`; "
+                                "drop one of them")  # fmt: skip
+            if log and low < 1:
+                raise self.fail(f"{key}.low", spec["low"], "`log: true` needs low >= 1")
             distribution = Distribution(kind, low=low, high=high, log=log, step=step)
             for bound in ("low", "high"):
                 self.value(name, spec[bound], key=f"{key}.{bound}")
@@ -389,9 +395,16 @@ def _start(
             checked[name] = _inside(checker, f"{key}.{name}", params[name], value)
             for parent, allowed in params[name].when:
                 if parent in params and point.get(parent) not in allowed:
+                    wanted = " or ".join(map(str, allowed))
+                    fix = (
+                        f"this point sets {parent}: {point[parent]}, so drop {name} or set "
+                        f"{parent}: {wanted}"
+                        if parent in point
+                        else f"set {parent} in the same point"
+                    )
                     raise checker.fail(
-                        f"{key}.{name}", value, f"it is sampled only when {parent} is "
-                        f"{' or '.join(map(str, allowed))}; set {parent} in the same point"
+                        f"{key}.{name}", value, f"it is sampled only when {parent} is {wanted}; "
+                        f"{fix}"
                     )  # fmt: skip
         points.append(checked)
     return tuple(points)
@@ -442,7 +455,12 @@ def _constraints(checker: _Checker, given: Any) -> dict[str, dict[str, float]]:
         key = f"constraints.{task}"
         if not isinstance(bounds, dict) or not bounds or set(bounds) - {"min", "max"}:
             raise checker.fail(key, bounds, "it must be {min: X}, {max: X} or both")
-        constraints[str(task)] = {
+        checked = {
             bound: checker.number(f"{key}.{bound}", value) for bound, value in bounds.items()
         }
+        if checked.get("min", -math.inf) > checked.get("max", math.inf):
+            raise checker.fail(
+                f"{key}.min", bounds["min"], f"`min <= max` must hold (max is {bounds['max']})"
+            )
+        constraints[str(task)] = checked
     return constraints
