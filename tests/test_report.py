@@ -439,6 +439,10 @@ def test_one_objective_under_a_constraint(tmp_path: Path) -> None:
     page = html.unescape(written.index.read_text())
     assert "<dt>Constraints</dt><dd>group >= 0.6</dd>" in page
     assert "group (binary; constraint: group >= 0.6; reference accuracy 0.5)" in page
+    all_trials = page.split("<h2>All trials</h2>", 1)[1]
+    flags = ["yes" if feasible else "no" for feasible in trials["feasible"]]
+    assert sorted(re.findall(r"<td>(yes|no)</td>", all_trials)) == sorted(flags)
+    assert "no" in flags
 
 
 def test_functions_passed_from_python_are_named_so(tmp_path: Path) -> None:
@@ -471,6 +475,10 @@ def test_a_front_emptied_by_the_constraints_says_so(tmp_path: Path) -> None:
     with pytest.raises(TuneMtlError) as refused:
         export_model(result.path, out=tmp_path / "model.keras", knee=True)
     assert str(refused.value).startswith(f"{result.path} has no knee: {reason}, so")
+    page = html.unescape(report(result.path, out=tmp_path / "report").index.read_text())
+    assert "<dt>Front</dt><dd>0 trials</dd>" in page
+    overview = page.split("<h1>", 1)[1].split("<h2>", 1)[0]
+    assert "knee" not in overview.lower() and "tune-mtl export" not in overview
 
 
 def test_the_trajectory_counts_only_completed_feasible_trials() -> None:

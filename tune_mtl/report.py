@@ -149,7 +149,7 @@ def _with_spread(mean: float, sd: float) -> str:
 
 def _cell(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else ""
+        return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
         return f"{value:,}"
     if isinstance(value, (float, np.floating)):
@@ -234,7 +234,8 @@ def _overview_html(result: SearchResult, experiment_arg: str) -> str:
         f"batch {options.get('batch_size', '?')}",
         "Sampler, scheduler": f"{options.get('sampler', '?')}, {options.get('scheduler', '?')}",
         "Search time": f"{summary.wall_seconds / 60:.1f} min",
-        "Front": f"{counted(summary.front_size, 'trial')}; knee {summary.knee_trial_id}",
+        "Front": f"{counted(summary.front_size, 'trial')}"
+        + (f"; knee {summary.knee_trial_id}" if summary.knee_trial_id is not None else ""),
         "Hypervolume": f"validation {summary.hypervolume_val:.4f}, test "
         f"{summary.hypervolume_test:.4f}, above the reference of every objective"
         f"{loss_hypervolume_note(summary)}",
@@ -244,11 +245,15 @@ def _overview_html(result: SearchResult, experiment_arg: str) -> str:
         f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in items.items()
     )
     command = f"tune-mtl export {experiment_arg} --knee --out model.keras"
+    take_away = (
+        f" Take the knee model away with <code>{html.escape(command)}</code>."
+        if summary.knee_trial_id is not None
+        else ""
+    )
     return (
         f"<dl>{rows}</dl><p>A task's reference is what a constant predictor scores on "
         "validation: the accuracy of always answering the most frequent training class, or the "
-        "mean absolute error of always answering the training median. Take the knee model away "
-        f"with <code>{html.escape(command)}</code>.</p>"
+        f"mean absolute error of always answering the training median.{take_away}</p>"
     )
 
 
