@@ -526,6 +526,44 @@ def test_front_members_are_coloured_by_strategy_when_the_search_chose_one() -> N
     )
 
 
+def test_with_strategies_every_figure_and_its_text_colour_by_strategy(tmp_path: Path) -> None:
+    trials = trials_table(THREE, count=16, seed=5)
+    strategies = ["static", "uncertainty", "dwa", "gradnorm"]
+    trials["weighting"] = [strategies[i % 4] for i in range(len(trials))]
+    result = load_results(write_folder(tmp_path / "weighted", THREE, trials))
+    members = result.pareto[~result.pareto["knee"].astype(bool)]
+    expected = [plots.STRATEGY_COLOURS[s] for s in members["weighting"]]
+
+    matrix = plots.scatter_matrix_figure(result.trials, result.pareto, THREE)
+    assert len(matrix.axes) == 4  # the 2 x 2 panels, no colour bar of loss weights
+    parallel = plots.parallel_figure(result.pareto, THREE)
+    assert len(parallel.axes) == 1
+    drawn = [line.get_color() for line in parallel.axes[0].get_lines() if line.get_marker() == "o"]
+    assert drawn == expected and len(set(drawn)) > 1
+    assert [text.get_text() for text in parallel.legends[-1].get_texts()] == list(
+        dict.fromkeys(result.pareto["weighting"])
+    )
+    histories = {
+        trial_id: pd.DataFrame(
+            {
+                "training_iteration": [1, 2],
+                **{task.column("val"): [0.4, 0.5] for task in THREE.tasks},
+            }
+        )  # fmt: skip
+        for trial_id in trials["trial_id"][:4]
+    }
+    curves = plots.curves_figure(histories, result.trials, THREE)
+    assert len(curves.axes) == 3
+    lines = curves.axes[0].get_lines()[:4]
+    assert [line.get_color() for line in lines] == [plots.STRATEGY_COLOURS[s] for s in strategies]
+    assert [line.get_label() for line in lines][0].startswith("static (")
+
+    page = html.unescape(report(result.path, out=tmp_path / "report").index.read_text())
+    page = re.sub(r"\s+", " ", page)
+    assert page.count("coloured by weighting strategy") == 3  # matrix, parallel and curves
+    assert "loss weight of" not in page
+
+
 def test_a_folder_of_the_users_files_is_refused_and_an_earlier_report_replaced(
     synthetic_search, tmp_path: Path, capsys
 ) -> None:

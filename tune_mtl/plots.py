@@ -1,8 +1,9 @@
 """The report's figures, with matplotlib's object API (no pyplot, so no GUI backend and no state).
 
 Each function takes tables and the search's `Objectives` and returns a `Figure`; `save_png` writes
-it. Colour always means the loss weight of the first task (``weight_<task>`` in trials.csv), on one
-fixed scale from 0 to 1. Metrics keep their own values (accuracy, MAE), but the axis of a metric
+it. Colour means the loss weight of the first task (``weight_<task>`` in trials.csv), on one
+fixed scale from 0 to 1, or, where the trials chose a weighting strategy, the strategy
+(`colour_key`). Metrics keep their own values (accuracy, MAE), but the axis of a metric
 where lower is better runs reversed, so that better is up and to the right in every front panel.
 """
 
@@ -18,6 +19,7 @@ import pandas as pd
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from tune_mtl.objectives import Objectives
@@ -74,10 +76,40 @@ def by_strategy(trials: pd.DataFrame) -> bool:
 
 
 def member_colours(members: pd.DataFrame, objectives: Objectives) -> list[Any]:
-    """Each front member's colour: its strategy's, or its first task's weight on `WEIGHT_SCALE`."""
+    """Each trial's colour: its strategy's, or its first task's weight on `WEIGHT_SCALE`."""
     if by_strategy(members):
         return [STRATEGY_COLOURS.get(str(s), DOMINATED) for s in members[WEIGHTING_PARAM]]
     return list(WEIGHT_SCALE.to_rgba(weight_of(members, objectives)))
+
+
+def colour_key(trials: pd.DataFrame, objectives: Objectives) -> str:
+    """What a colour stands for in a figure of ``trials``, in the report's words."""
+    if by_strategy(trials):
+        return "weighting strategy"
+    return f"loss weight of {objectives.task_names[0]}"
+
+
+def _colour_guide(figure: Figure, axes: Sequence, trials: pd.DataFrame,
+                  objectives: Objectives) -> None:  # fmt: skip
+    """The loss weights' colour bar, or a legend of the weighting strategies drawn."""
+    if not by_strategy(trials):
+        _weight_colourbar(figure, axes, objectives)
+        return
+    strategies = dict.fromkeys(trials[WEIGHTING_PARAM].dropna().astype(str))
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=8,
+            label=strategy,
+            color=STRATEGY_COLOURS.get(strategy, DOMINATED),
+        )  # fmt: skip
+        for strategy in strategies
+    ]
+    figure.legend(handles=handles, title="weighting", loc="outside right upper",
+                  fontsize="small")  # fmt: skip
 
 
 def save_png(figure: Figure, path: Path) -> Path:
@@ -289,7 +321,7 @@ def scatter_matrix_figure(
 ) -> Figure:
     """Every pair of objectives on validation, one panel each (the lower triangle of a matrix).
 
-    Front members are coloured by the first task's loss weight, other completed trials grey, the
+    Front members are coloured as `colour_key` says, other completed trials grey, the
     knee starred. A member may look dominated in one panel: it is on the front because of the
     objectives that panel does not show.
     """
@@ -313,7 +345,8 @@ def scatter_matrix_figure(
     handles, labels = grid[-1][0].get_legend_handles_labels()
     if handles:
         grid[0][-1].legend(handles, labels, loc="center", title="validation")
-    _weight_colourbar(figure, [axes for line in grid for axes in line], objectives)
+    if not by_strategy(pareto):  # else the strategies are in the legend
+        _weight_colourbar(figure, [axes for line in grid for axes in line], objectives)
     return figure
 
 
@@ -338,7 +371,7 @@ def parallel_figure(pareto: pd.DataFrame, objectives: Objectives) -> Figure:
 
     Each axis runs from the constant predictor's validation value (0) to the front's best (1)
     (`parallel_scale`), labelled with both in the metric's own units; one line per member,
-    coloured by the first task's loss weight, the knee in bold.
+    coloured as `colour_key` says, the knee in bold.
     """
     tasks = objectives.objective_tasks
     members = _rows(pareto, objectives.columns("val")).reset_index(drop=True)
@@ -357,9 +390,10 @@ def parallel_figure(pareto: pd.DataFrame, objectives: Objectives) -> Figure:
         maximised = objectives.maximised(members)
         scaled = parallel_scale(maximised, objectives.reference_point)
         lowest = float(scaled.min())
-        colours = WEIGHT_SCALE.to_rgba(weight_of(members, objectives))
+        colours = member_colours(members, objectives)
         knees = members["knee"].astype(bool).to_numpy()
-        for line, colour in zip(scaled[~knees], colours[~knees], strict=True):
+        others = [colour for colour, knee in zip(colours, knees, strict=True) if not knee]
+        for line, colour in zip(scaled[~knees], others, strict=True):
             axes.plot(positions, line, color=colour, linewidth=1.4, alpha=0.85, marker="o",
                       markersize=4, zorder=2)  # fmt: skip
         for line, trial_id in zip(scaled[knees], members.loc[knees, "trial_id"], strict=True):
@@ -379,7 +413,7 @@ def parallel_figure(pareto: pd.DataFrame, objectives: Objectives) -> Figure:
     axes.set_title(f"Front members across the objectives (validation, {len(members)} trials)")
     axes.grid(axis="y", alpha=0.3)
     figure.legend(loc="outside lower center", ncols=3, fontsize="small")
-    _weight_colourbar(figure, [axes], objectives)
+    _colour_guide(figure, [axes], members, objectives)
     return figure
 
 
@@ -401,29 +435,35 @@ def _panel_size(count: int, *, width: float, height: float) -> tuple[float, floa
 def curves_figure(
     histories: Mapping[str, pd.DataFrame], trials: pd.DataFrame, objectives: Objectives
 ) -> Figure:
-    """Each task's validation metric against epoch, one line per trial coloured by loss weight.
+    """Each task's validation metric against epoch, one line per trial coloured as `colour_key`
+    says.
 
     A trial stopped early ends where it stopped; the dashed line is the constant predictor.
     """
     tasks = objectives.tasks
     figure = Figure(figsize=_panel_size(len(tasks), width=5.4, height=4.4), layout="constrained")
     panels = _panels(figure, len(tasks), sharex=True)
-    weights = weight_of(trials, objectives).set_axis(trials["trial_id"])
-    equal = 1.0 / len(tasks)
+    colours = dict(zip(trials["trial_id"], member_colours(trials, objectives), strict=True))
+    keys = (
+        trials[WEIGHTING_PARAM].astype(str)
+        if by_strategy(trials)
+        else weight_of(trials, objectives).map(
+            lambda weight: f"{objectives.task_names[0]} weight {weight:.3g}"
+        )
+    )
+    labels = dict(zip(trials["trial_id"], keys, strict=True))
     with_legend = len(histories) <= LEGEND_TRIALS
-    first = objectives.task_names[0]
     for axes, task in zip(panels, tasks, strict=True):
         column = task.column("val")
         lines = 0
         for trial_id, history in histories.items():
             if history.empty or column not in history:
                 continue
-            weight = float(weights.get(trial_id, equal))
-            (colour,) = WEIGHT_SCALE.to_rgba(np.array([weight]))
-            axes.plot(history["training_iteration"], history[column], color=colour,
+            axes.plot(history["training_iteration"], history[column],
+                      color=colours.get(trial_id, DOMINATED),
                       marker="o" if len(history) < 20 else None, markersize=3,
                       linewidth=1.4, alpha=0.85,
-                      label=f"{first} weight {weight:.3g} ({trial_id})")  # fmt: skip
+                      label=f"{labels.get(trial_id, '')} ({trial_id})")  # fmt: skip
             lines += 1
         if not lines:
             axes.text(0.5, 0.7, "no epoch results (result.json) found", ha="center",
@@ -437,7 +477,7 @@ def curves_figure(
         if with_legend and lines:
             axes.legend(fontsize="small")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    _weight_colourbar(figure, panels, objectives)
+    _colour_guide(figure, panels, trials, objectives)
     return figure
 
 

@@ -280,9 +280,9 @@ def _front_figures(result: SearchResult, directory: Path) -> dict[str, Path]:
     }
 
 
-def _front_html(objectives: Objectives, image: Any) -> str:
+def _front_html(objectives: Objectives, pareto: pd.DataFrame, image: Any) -> str:
     tasks = objectives.objective_tasks
-    first = objectives.task_names[0]
+    colour = html.escape(plots.colour_key(pareto, objectives))
     knee = (
         "the star is the knee, the member nearest the ideal point once each objective is scaled "
         "from its constant predictor (0) to the front's best (1)"
@@ -303,21 +303,22 @@ def _front_html(objectives: Objectives, image: Any) -> str:
         return image("front", "the Pareto front of both objectives, validation and test") + (
             f"<p>Each point is a trial: {html.escape(tasks[0].label)} against "
             f"{html.escape(tasks[1].label)}. Front members (completed trials{feasible} that no "
-            "other such trial beats on both validation objectives) are coloured by the loss "
-            f"weight of {html.escape(first)} and joined by the front's staircase; {knee}. Only "
+            f"other such trial beats on both validation objectives) are coloured by {colour} "
+            f"and joined by the front's staircase; {knee}. Only "
             f"front members were evaluated on the test split.{reversed_axes}</p>"
         )
     return (
         image("scatter_matrix", "every pair of objectives on validation")
         + f"<p>Every pair of the {len(tasks)} objectives on validation. Front members (completed "
         f"trials{feasible} that no other such trial beats on every objective) are coloured by "
-        f"the loss weight of {html.escape(first)}, other completed trials grey; {knee}. A member "
+        f"{colour}, other completed trials grey; {knee}. A member "
         "can look beaten in one panel: it is on the front for the objectives that panel does "
         f"not show.{reversed_axes}</p>"
         + image("parallel", "the front's members across every objective")
         + "<p>Parallel coordinates of the front: one vertical axis per objective, from the "
         "constant predictor's validation value (0, written below) to the front's best (1, "
-        "written above); one line per member, the knee in bold. Lines that cross are the "
+        f"written above); one line per member, coloured by {colour}, the knee in bold. Lines "
+        "that cross are the "
         "trade-offs between tasks.</p>"
     )
 
@@ -416,16 +417,16 @@ def report(
 <h1>Search {name}</h1>
 {_overview_html(result, str(experiment))}
 <h2>Pareto front</h2>
-{_front_html(objectives, image)}
+{_front_html(objectives, result.pareto, image)}
 <h2>Front members</h2>
 {_table_html(front, highlight=front["knee"] == "*")}
 <p>{_metrics_note(summary.repeats)} Parameters: weights of the saved model (empty when the
 trial's checkpoint is not in the folder). Seconds: the trial's training time.</p>
 <h2>Validation metrics by epoch</h2>
 {image("curves", "validation metric of each task against epoch, every trial")}
-<p>One panel per task, one line per trial, coloured by the loss weight of
-{html.escape(objectives.task_names[0])}; the dashed line is the constant predictor. A line that
-ends early is a trial the scheduler stopped.</p>
+<p>One panel per task, one line per trial, coloured by
+{html.escape(plots.colour_key(result.trials, objectives))}; the dashed line is the constant
+predictor. A line that ends early is a trial the scheduler stopped.</p>
 <h2>Hypervolume as trials finished</h2>
 {image("hypervolume", "validation hypervolume and front size against finished trials")}
 <p>The {volume} dominated by the validation front of the completed{feasible} trials so far,
