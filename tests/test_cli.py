@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import CLI, cli_env, run_cli
 from tune_mtl.cli import main
+from tune_mtl.options import resolve
 from tune_mtl.space import default_space_path, load_space
 
 
@@ -240,4 +241,19 @@ def test_a_trial_count_other_than_the_grids_says_what_runs(
     assert main(args) == 2
     assert capsys.readouterr().out.splitlines() == [
         f"note: the grid of grid.yaml has 3 points; --trials {trials} runs {runs}."
+    ]
+
+
+def test_a_grid_is_searched_by_its_own_sampler_and_says_so_to_a_sampler_flag(
+    tmp_path: Path, capsys
+) -> None:
+    space = tmp_path / "grid.yaml"
+    space.write_text("data: synthetic\nparams:\n  gamma: {type: grid, values: [0, 0.5, 1]}\n")
+    assert resolve(load_space(space), {})["sampler"] == "grid"
+    (tmp_path / "taken").mkdir()  # stops the search right after the notes
+    args = ["search", "--space", str(space), "--sampler", "nsga2", "--results", str(tmp_path),
+            "--name", "taken"]  # fmt: skip
+    assert main(args) == 2
+    assert capsys.readouterr().out.splitlines() == [
+        "note: --sampler nsga2 does not apply to a grid, which is tried point by point."
     ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from tune_mtl.errors import SearchInterrupted, TuneMtlError
 from tune_mtl.learning_rate import SCHEDULES as LEARNING_RATE_SCHEDULES
-from tune_mtl.searcher import SAMPLERS
+from tune_mtl.searcher import GRID_SAMPLER, SAMPLERS
 from tune_mtl.space import SearchSpace
 from tune_mtl.user_code import BUILTIN_DATA, BUILTIN_MODELS
 
@@ -135,6 +135,8 @@ def resolve(space: SearchSpace, given: dict[str, Any]) -> dict[str, Any]:
                 f"{key} {merged[key]!r}{source(key)} is not known; choose one of "
                 f"{', '.join(allowed)}."
             )
+    if space.is_grid:
+        merged["sampler"] = GRID_SAMPLER
     for key in ("trials", "max_epochs", "batch_size", "repeats"):
         if merged[key] < 1:
             raise TuneMtlError(f"{key} must be >= 1, but got {merged[key]}{source(key)}.")

@@ -128,6 +128,8 @@ def search(
     merged = resolve(space_file, given)
     if (note := _grid_note(space_file, merged["trials"])) is not None:
         echo(note)
+    if space_file.is_grid and sampler is not None:
+        echo(f"note: --sampler {sampler} does not apply to a grid, which is tried point by point.")
     check_run_settings(
         concurrency=concurrency,
         cpus_per_trial=cpus_per_trial,

@@ -28,8 +28,9 @@ from tune_mtl.space import SearchSpace
 from tune_mtl.weighting import WEIGHTING_PARAM
 from tune_mtl.weights import SIMPLEX_LOW, simplex_params
 
-__all__ = ["SAMPLERS", "make_searcher"]
+__all__ = ["SAMPLERS", "GRID_SAMPLER", "make_searcher"]
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
+GRID_SAMPLER = "grid"  # a grid space's, whatever the sampler setting says
 
 
 def _distribution(spec: Any) -> optuna.distributions.BaseDistribution:
