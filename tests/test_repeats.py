@@ -14,7 +14,7 @@ from tests.conftest import brute_force_mask, run_cli
 from tune_mtl.objectives import Objectives
 from tune_mtl.repeats import aggregate, candidates, mean_front, repeat_seeds
 from tune_mtl.report import report
-from tune_mtl.results import front_of
+from tune_mtl.results import format_front, front_of, load_results
 from tune_mtl.tasks import Task
 
 OBJECTIVES = Objectives.for_tasks(
@@ -121,3 +121,8 @@ def test_repeats_3_gives_a_front_with_intervals(tmp_path: Path) -> None:
         mean, sd = member["val_shape_accuracy"], member["val_shape_accuracy_std"]
         assert f"<td>{mean:.4f} ± {sd:.4f}</td>" in page
     assert "<th>tied with</th>" in page
+    # Scripts get the spreads, runs and ties too, under pareto.csv's names.
+    (row, *_) = json.loads(format_front(load_results(experiment), format="json"))
+    assert {"val_shape_accuracy_std", "test_family_accuracy_std", "runs", "tied_with"} <= set(row)
+    header = format_front(load_results(experiment), format="csv").splitlines()[0].split(",")
+    assert header.index("val_shape_accuracy_std") == header.index("val_shape_accuracy") + 1

@@ -22,6 +22,7 @@ import pandas as pd
 from tune_mtl.errors import TuneMtlError
 from tune_mtl.objectives import Objectives
 from tune_mtl.pareto import hypervolume, knee_index, pareto_mask
+from tune_mtl.repeats import spread_column
 from tune_mtl.summary import Summary
 from tune_mtl.tasks import column
 from tune_mtl.text import counted
@@ -254,11 +255,15 @@ FRONT_FORMATS = ("table", "csv", "json")
 
 
 def front_columns(result: SearchResult) -> list[str]:
-    """The front's columns for scripts: as in ``pareto.csv``, less the bookkeeping."""
+    """The front's columns for scripts: as in ``pareto.csv``, less the bookkeeping. With
+    ``--repeats``, each metric is followed by its spread over the runs, and the runs and the
+    members each is tied with come last."""
     objectives = result.objectives
     params = [p for p in result.summary.params if p in result.pareto.columns]
-    wanted = ["trial_id", "knee", *params, *objectives.all_columns("val"),
-              *objectives.all_columns("test"), "epochs", "seconds"]  # fmt: skip
+    metrics = [*objectives.all_columns("val"), *objectives.all_columns("test")]
+    with_spreads = [name for metric in metrics for name in (metric, spread_column(metric))]
+    wanted = ["trial_id", "knee", *params, *with_spreads, "epochs", "seconds", "runs",
+              "tied_with"]  # fmt: skip
     return [column for column in wanted if column in result.pareto.columns]
 
 
