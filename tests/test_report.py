@@ -466,7 +466,11 @@ def test_a_front_emptied_by_the_constraints_says_so(tmp_path: Path) -> None:
     trials = trials_table(objectives, count=4, seed=11)
     trials["status"] = ["completed", "completed", "stopped", "failed"]
     trials["val_group_accuracy"] = 0.8
-    result = load_results(write_folder(tmp_path / "none", objectives, trials))
+    folder = write_folder(tmp_path / "none", objectives, trials)
+    pareto = pd.read_csv(folder / "pareto.csv")  # as a search writes it: no member was tested
+    tested = [column for column in pareto if column.startswith("test_")]
+    pareto.drop(columns=tested).to_csv(folder / "pareto.csv", index=False)
+    result = load_results(folder)
     reason = "no completed trial met the constraints (group >= 0.9)"
     assert format_front(result) == (
         f"Pareto front: 0 of 4 trials: {reason}, so there is no front; 1 trial failed "
@@ -475,6 +479,9 @@ def test_a_front_emptied_by_the_constraints_says_so(tmp_path: Path) -> None:
     with pytest.raises(TuneMtlError) as refused:
         export_model(result.path, out=tmp_path / "model.keras", knee=True)
     assert str(refused.value).startswith(f"{result.path} has no knee: {reason}, so")
+    header = format_front(result, format="csv").split(",")
+    assert header[:2] == ["trial_id", "knee"] and "test_group_accuracy" in header
+    assert json.loads(format_front(result, format="json")) == []
     page = html.unescape(report(result.path, out=tmp_path / "report").index.read_text())
     assert "<dt>Front</dt><dd>0 trials</dd>" in page
     overview = page.split("<h1>", 1)[1].split("<h2>", 1)[0]

@@ -255,16 +255,17 @@ FRONT_FORMATS = ("table", "csv", "json")
 
 
 def front_columns(result: SearchResult) -> list[str]:
-    """The front's columns for scripts: as in ``pareto.csv``, less the bookkeeping. With
-    ``--repeats``, each metric is followed by its spread over the runs, and the runs and the
-    members each is tied with come last."""
+    """The front's columns for scripts: as in ``pareto.csv``, less the bookkeeping, the same for
+    an empty front. With ``--repeats``, each metric is followed by its spread over the runs, and
+    the runs and the members each is tied with come last."""
     objectives = result.objectives
-    params = [p for p in result.summary.params if p in result.pareto.columns]
     metrics = [*objectives.all_columns("val"), *objectives.all_columns("test")]
+    repeated = [*(spread_column(metric) for metric in metrics), "runs", "tied_with"]
+    extra = {column for column in repeated if column in result.pareto.columns}
     with_spreads = [name for metric in metrics for name in (metric, spread_column(metric))]
-    wanted = ["trial_id", "knee", *params, *with_spreads, "epochs", "seconds", "runs",
-              "tied_with"]  # fmt: skip
-    return [column for column in wanted if column in result.pareto.columns]
+    wanted = ["trial_id", "knee", *result.summary.params, *with_spreads, "epochs", "seconds",
+              "runs", "tied_with"]  # fmt: skip
+    return [column for column in wanted if column not in repeated or column in extra]
 
 
 def format_front(result: SearchResult, *, format: str = "table") -> str:
@@ -277,10 +278,10 @@ def format_front(result: SearchResult, *, format: str = "table") -> str:
         raise TuneMtlError(
             f"format {format!r} is not known; choose one of {', '.join(FRONT_FORMATS)}."
         )
+    front = result.pareto.reindex(columns=front_columns(result))
     if format == "csv":
-        return result.pareto[front_columns(result)].to_csv(index=False).rstrip("\n")
+        return front.to_csv(index=False).rstrip("\n")
     if format == "json":
-        front = result.pareto[front_columns(result)]
         rows = front.astype(object).where(front.notna(), None).to_dict(orient="records")
         return json.dumps(rows, indent=2, default=_plain)
     return _front_table(result)
