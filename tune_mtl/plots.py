@@ -97,16 +97,8 @@ def _colour_guide(figure: Figure, axes: Sequence, trials: pd.DataFrame,
         return
     strategies = dict.fromkeys(trials[WEIGHTING_PARAM].dropna().astype(str))
     handles = [
-        Line2D(
-            [],
-            [],
-            marker="o",
-            linestyle="",
-            markersize=8,
-            label=strategy,
-            color=STRATEGY_COLOURS.get(strategy, DOMINATED),
-        )  # fmt: skip
-        for strategy in strategies
+        Line2D([], [], marker="o", linestyle="", color=STRATEGY_COLOURS.get(s, DOMINATED), label=s)
+        for s in strategies
     ]
     figure.legend(handles=handles, title="weighting", loc="outside right upper",
                   fontsize="small")  # fmt: skip
