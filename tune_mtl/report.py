@@ -304,22 +304,20 @@ def _front_html(objectives: Objectives, pareto: pd.DataFrame, image: Any) -> str
             f"<p>Each point is a trial: {html.escape(tasks[0].label)} against "
             f"{html.escape(tasks[1].label)}. Front members (completed trials{feasible} that no "
             f"other such trial beats on both validation objectives) are coloured by {colour} "
-            f"and joined by the front's staircase; {knee}. Only "
-            f"front members were evaluated on the test split.{reversed_axes}</p>"
+            f"and joined by the front's staircase; {knee}. Only front members were evaluated on "
+            f"the test split.{reversed_axes}</p>"
         )
     return (
         image("scatter_matrix", "every pair of objectives on validation")
         + f"<p>Every pair of the {len(tasks)} objectives on validation. Front members (completed "
         f"trials{feasible} that no other such trial beats on every objective) are coloured by "
-        f"{colour}, other completed trials grey; {knee}. A member "
-        "can look beaten in one panel: it is on the front for the objectives that panel does "
-        f"not show.{reversed_axes}</p>"
+        f"{colour}, other completed trials grey; {knee}. A member can look beaten in one panel: "
+        f"it is on the front for the objectives that panel does not show.{reversed_axes}</p>"
         + image("parallel", "the front's members across every objective")
         + "<p>Parallel coordinates of the front: one vertical axis per objective, from the "
         "constant predictor's validation value (0, written below) to the front's best (1, "
         f"written above); one line per member, coloured by {colour}, the knee in bold. Lines "
-        "that cross are the "
-        "trade-offs between tasks.</p>"
+        "that cross are the trade-offs between tasks.</p>"
     )
 
 

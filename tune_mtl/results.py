@@ -261,11 +261,10 @@ def front_columns(result: SearchResult) -> list[str]:
     objectives = result.objectives
     metrics = [*objectives.all_columns("val"), *objectives.all_columns("test")]
     repeated = [*(spread_column(metric) for metric in metrics), "runs", "tied_with"]
-    extra = {column for column in repeated if column in result.pareto.columns}
-    with_spreads = [name for metric in metrics for name in (metric, spread_column(metric))]
-    wanted = ["trial_id", "knee", *result.summary.params, *with_spreads, "epochs", "seconds",
-              "runs", "tied_with"]  # fmt: skip
-    return [column for column in wanted if column not in repeated or column in extra]
+    wanted = ["trial_id", "knee", *result.summary.params,
+              *(name for metric in metrics for name in (metric, spread_column(metric))),
+              "epochs", "seconds", "runs", "tied_with"]  # fmt: skip
+    return [c for c in wanted if c not in repeated or c in result.pareto.columns]
 
 
 def format_front(result: SearchResult, *, format: str = "table") -> str:
